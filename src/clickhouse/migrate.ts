@@ -1,0 +1,148 @@
+// `adhouse migrate`: create the database, apply sql/migrations/*.sql in order (each once, checksummed),
+// then re-create every view in sql/views/ in file order. 18.16 has no CREATE OR REPLACE VIEW: drop, create.
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ClickHouseConfig } from '../config/clickhouse.js';
+import { AdhouseError } from '../runtime/errors.js';
+import { utcDateTime } from '../runtime/dates.js';
+import { connect, queryRows, type ClickHouseClient } from './client.js';
+import { sqlIdent } from './literal.js';
+
+export const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sql');
+
+export interface SqlFile {
+  name: string;
+  text: string;
+  checksum: string;
+}
+
+export function readSqlFiles(dir: string): SqlFile[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((f) => /^\d{4}_.+\.sql$/.test(f)).sort();
+  } catch {
+    return [];
+  }
+  return names.map((name) => {
+    const text = readFileSync(path.join(dir, name), 'utf8');
+    return { name, text, checksum: createHash('sha256').update(text).digest('hex') };
+  });
+}
+
+/** Splits a file into statements at `;` outside quotes and comments. */
+export function splitStatements(sql: string): string[] {
+  const out: string[] = [];
+  let current = '';
+  let i = 0;
+  while (i < sql.length) {
+    const ch = sql[i]!;
+    const next = sql[i + 1];
+    if (ch === '-' && next === '-') {
+      const end = sql.indexOf('\n', i);
+      i = end === -1 ? sql.length : end + 1;
+      current += '\n';
+      continue;
+    }
+    if (ch === '/' && next === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      i = end === -1 ? sql.length : end + 2;
+      current += ' ';
+      continue;
+    }
+    if (ch === "'" || ch === '"' || ch === '`') {
+      let j = i + 1;
+      while (j < sql.length && sql[j] !== ch) j += sql[j] === '\\' ? 2 : 1;
+      current += sql.slice(i, j + 1);
+      i = j + 1;
+      continue;
+    }
+    if (ch === ';') {
+      if (current.trim()) out.push(current.trim());
+      current = '';
+      i++;
+      continue;
+    }
+    current += ch;
+    i++;
+  }
+  if (current.trim()) out.push(current.trim());
+  return out;
+}
+
+/** The view a statement creates, so the runner can drop it first. */
+export function viewName(statement: string): string | null {
+  const m = /^\s*CREATE\s+(?:MATERIALIZED\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:[A-Za-z_][A-Za-z0-9_]*\.)?([A-Za-z_][A-Za-z0-9_]*)/i.exec(statement);
+  return m ? m[1]! : null;
+}
+
+export interface MigrateResult {
+  applied: string[];
+  views: string[];
+}
+
+async function ensureMigrationsTable(client: ClickHouseClient): Promise<void> {
+  await client.command({
+    query: `CREATE TABLE IF NOT EXISTS meta_schema_migrations
+      (name String, checksum String, applied_at DateTime('UTC'))
+      ENGINE = MergeTree ORDER BY name`,
+  });
+}
+
+export async function migrate(ch: ClickHouseConfig, opts: { sqlDir?: string; say?: (line: string) => void } = {}): Promise<MigrateResult> {
+  const sqlDir = opts.sqlDir ?? SQL_DIR;
+  const say = opts.say ?? (() => {});
+  const admin = connect(ch, { database: null });
+  try {
+    await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${sqlIdent(ch.database)}` });
+  } finally {
+    await admin.close();
+  }
+  const client = connect(ch);
+  try {
+    await ensureMigrationsTable(client);
+    const done = new Map(
+      (await queryRows<{ name: string; checksum: string }>(client, 'SELECT name, checksum FROM meta_schema_migrations')).map((r) => [r.name, r.checksum]),
+    );
+    const applied: string[] = [];
+    const migrations = readSqlFiles(path.join(sqlDir, 'migrations'));
+    // Refuse before applying anything when history was edited: the schema no longer matches the files.
+    for (const m of migrations) {
+      const known = done.get(m.name);
+      if (known !== undefined && known !== m.checksum) {
+        throw new AdhouseError('config', `migration ${m.name} was edited after it was applied (checksum differs); add a new migration file instead of changing an applied one`);
+      }
+    }
+    for (const m of migrations) {
+      if (done.has(m.name)) continue;
+      for (const statement of splitStatements(m.text)) {
+        try {
+          await client.command({ query: statement });
+        } catch (err) {
+          throw new AdhouseError('config', `migration ${m.name} failed: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+        }
+      }
+      await client.insert({ table: 'meta_schema_migrations', values: [{ name: m.name, checksum: m.checksum, applied_at: utcDateTime() }], format: 'JSONEachRow' });
+      applied.push(m.name);
+      say(`applied ${m.name}`);
+    }
+    const views: string[] = [];
+    for (const file of readSqlFiles(path.join(sqlDir, 'views'))) {
+      for (const statement of splitStatements(file.text)) {
+        const name = viewName(statement);
+        if (name) await client.command({ query: `DROP TABLE IF EXISTS ${sqlIdent(name)}` });
+        try {
+          await client.command({ query: statement });
+        } catch (err) {
+          throw new AdhouseError('config', `view file ${file.name} failed: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+        }
+        if (name) views.push(name);
+      }
+    }
+    if (views.length) say(`re-created ${views.length} view(s)`);
+    return { applied, views };
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,42 @@
+// Calendar days as 'YYYY-MM-DD' strings. Arithmetic happens in UTC so no local zone or DST leaks in;
+// "today" is asked of the reporting time zone.
+
+const DAY_MS = 86_400_000;
+
+export function todayIn(timeZone: string, now: Date = new Date()): string {
+  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
+}
+
+export function addDays(day: string, days: number): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);
+}
+
+/** Whole days from a to b (b − a). */
+export function diffDays(a: string, b: string): number {
+  return Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / DAY_MS);
+}
+
+export function isDay(value: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
+  const t = Date.parse(`${value}T00:00:00Z`);
+  return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === value;
+}
+
+export function minDay(a: string, b: string): string {
+  return a < b ? a : b;
+}
+
+/** Consecutive [since, until] chunks of at most `chunkDays` days covering the range. */
+export function dayChunks(since: string, until: string, chunkDays: number): Array<{ since: string; until: string }> {
+  const out: Array<{ since: string; until: string }> = [];
+  for (let start = since; start <= until; start = addDays(start, chunkDays)) {
+    const end = addDays(start, chunkDays - 1);
+    out.push({ since: start, until: end < until ? end : until });
+  }
+  return out;
+}
+
+/** 'YYYY-MM-DD hh:mm:ss' in UTC, the text form of DateTime('UTC') columns. */
+export function utcDateTime(ms: number = Date.now()): string {
+  return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+}

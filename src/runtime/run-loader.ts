@@ -1,0 +1,198 @@
+// Runs one loader once: window, run record, context, heartbeat, final accounting, cursor.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { connect, type ClickHouseClient } from '../clickhouse/client.js';
+import { clickhouseConfig } from '../config/clickhouse.js';
+import { parseEnv, type Env } from '../config/env.js';
+import { runtimeConfig } from '../config/runtime.js';
+import { sourceSettings } from '../config/sources.js';
+import type { LoaderContext, LoaderDefinition, RunWindow } from './contract.js';
+import { readCursor, writeCursor } from './cursor.js';
+import { todayIn, utcDateTime } from './dates.js';
+import { AdhouseError, errorClassOf, type ErrorClass } from './errors.js';
+import { createHttpClient } from './http.js';
+import { logger as sharedLogger, type Logger } from './logger.js';
+import { createProgress, silentProgress } from './progress.js';
+import { createQuarantine } from './quarantine.js';
+import { redactString } from './redact.js';
+import { HEARTBEAT_MS, newRunRecord, nextVersion, settleStaleRuns, writeRun, type RunRecord, type RunStatus } from './runs.js';
+import { createSink, type SinkOptions, type TableSink } from './sink.js';
+import { resolveWindow } from './window.js';
+
+export interface RunRequest {
+  env?: Env;
+  since?: string;
+  until?: string;
+  account?: string;
+  kind?: 'load' | 'backfill';
+  backfillId?: string;
+  signal?: AbortSignal;
+  log?: Logger;
+  /** Show a progress bar/lines (CLI); off by default for the service and tests. */
+  progress?: boolean;
+  /** Reuse a client (the service); otherwise one is opened and closed here. */
+  client?: ClickHouseClient;
+}
+
+export interface RunSummary {
+  runId: string;
+  source: string;
+  status: Exclude<RunStatus, 'running'>;
+  window: RunWindow;
+  rowsRead: number;
+  rowsWritten: number;
+  rowsQuarantined: number;
+  rowsSkipped: number;
+  errorClass?: ErrorClass;
+  errorMessage?: string;
+  durationMs: number;
+  /** Rows written per table. */
+  tables: Record<string, number>;
+}
+
+export async function runLoader(loader: LoaderDefinition, req: RunRequest = {}): Promise<RunSummary> {
+  const env = req.env ?? process.env;
+  const ch = clickhouseConfig(env);
+  const rt = runtimeConfig(env);
+  const settings = sourceSettings(loader, env);
+  const log = (req.log ?? sharedLogger(rt.logLevel)).child({ source: loader.name });
+  const client = req.client ?? connect(ch);
+  try {
+    return await runWithClient(loader, req, env, client, rt, settings, log);
+  } finally {
+    if (!req.client) await client.close();
+  }
+}
+
+async function runWithClient(
+  loader: LoaderDefinition,
+  req: RunRequest,
+  env: Env,
+  client: ClickHouseClient,
+  rt: ReturnType<typeof runtimeConfig>,
+  settings: ReturnType<typeof sourceSettings>,
+  log: Logger,
+): Promise<RunSummary> {
+  // A bad variable stops the run before anything is recorded: one line naming it (ConfigError, exit 2).
+  const config = parseEnv(loader.config, env);
+  const { interrupted, alive } = await settleStaleRuns(client, loader.name);
+  for (const run of interrupted) log.warn({ runId: run.run_id }, `marked run ${run.run_id} interrupted: its process is gone`);
+  if (alive.length > 0) {
+    throw new AdhouseError('config', `${loader.name} is already loading (run ${alive[0]!.run_id}, pid ${alive[0]!.pid} on ${alive[0]!.host}); a source never overlaps itself`);
+  }
+
+  const cursor = req.since || req.until ? null : await readCursor(client, loader.name, req.account ?? '');
+  const window = resolveWindow(req, { lookbackDays: settings.lookbackDays, includeToday: loader.includeToday, initialDays: loader.initialDays }, todayIn(rt.reportingTz), cursor);
+
+  const version = nextVersion();
+  const runId = randomUUID();
+  const record: RunRecord = newRunRecord(
+    { run_id: runId, source: loader.name, kind: req.kind ?? 'load', window_since: window.since, window_until: window.until, account: req.account ?? '', backfill_id: req.backfillId ?? '' },
+    version,
+  );
+  await writeRun(client, record);
+  const started = Date.now();
+  log.info({ runId, since: window.since, until: window.until, account: req.account }, `${loader.name}: loading ${window.since}..${window.until}`);
+
+  const controller = new AbortController();
+  const onOuterAbort = () => controller.abort(req.signal?.reason ?? 'aborted');
+  req.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  if (req.signal?.aborted) onOuterAbort();
+
+  const sinkBase = { client, runId, version, batchRows: rt.sink.batchRows, flushMs: rt.sink.flushMs, window, signal: controller.signal };
+  const sinks = new Map<string, TableSink>();
+  const quarantineSink = createSink({ ...sinkBase, table: 'meta_quarantine', batchRows: 1000 });
+  const quarantine = createQuarantine(loader.name, quarantineSink);
+  let rowsRead = 0;
+  const stateDir = path.join(rt.stateDir, loader.name);
+
+  const counts = () => {
+    let written = 0;
+    let skipped = 0;
+    for (const s of sinks.values()) {
+      written += s.written;
+      skipped += s.skipped;
+    }
+    return { rows_read: rowsRead, rows_written: written, rows_quarantined: quarantine.count, rows_skipped: skipped };
+  };
+
+  const heartbeat = setInterval(() => {
+    void writeRun(client, { ...record, ...counts(), heartbeat_at: utcDateTime() }).catch((err) => log.warn({ err }, 'heartbeat write failed'));
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+
+  let status: Exclude<RunStatus, 'running'> = 'success';
+  let errorClass: ErrorClass | undefined;
+  let errorMessage: string | undefined;
+  try {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const ctx: LoaderContext<unknown> = {
+      config,
+      log,
+      http: createHttpClient({ source: loader.name, ...rt.http, requestsPerSecond: settings.requestsPerSecond, concurrency: settings.concurrency, signal: controller.signal, log }),
+      sink(table: string, options?: SinkOptions) {
+        let sink = sinks.get(table);
+        if (!sink) {
+          sink = createSink({ ...sinkBase, table }, options);
+          sinks.set(table, sink);
+        }
+        return sink;
+      },
+      quarantine,
+      window,
+      account: req.account,
+      signal: controller.signal,
+      progress: req.progress ? createProgress(loader.name, log) : silentProgress,
+      rowsRead(n: number) {
+        rowsRead += n;
+      },
+      stateDir,
+      runId,
+      version,
+      reportingTz: rt.reportingTz,
+    };
+    await (loader.run as (c: LoaderContext<unknown>) => Promise<void>)(ctx);
+    ctx.progress.done();
+    for (const s of sinks.values()) await s.flush();
+    await quarantineSink.flush();
+    const c = counts();
+    if (c.rows_read !== c.rows_written + c.rows_quarantined + c.rows_skipped) {
+      throw new AdhouseError('internal', `row accounting does not reconcile: read ${c.rows_read} ≠ written ${c.rows_written} + quarantined ${c.rows_quarantined} + skipped ${c.rows_skipped}`);
+    }
+  } catch (err) {
+    errorClass = controller.signal.aborted ? 'aborted' : errorClassOf(err);
+    status = errorClass === 'aborted' ? 'interrupted' : 'failed';
+    errorMessage = redactString(err instanceof Error ? err.message : String(err));
+    // Whatever reached the sinks stays: ReplacingMergeTree absorbs it on the re-run. Flush what is safe.
+    await quarantineSink.flush().catch(() => undefined);
+    log.error({ runId, errorClass, err }, `${loader.name} ${status}: ${errorMessage}`);
+  } finally {
+    clearInterval(heartbeat);
+    req.signal?.removeEventListener('abort', onOuterAbort);
+  }
+
+  const c = counts();
+  const finished = { ...record, ...c, status, finished_at: utcDateTime(), heartbeat_at: utcDateTime(), error_class: errorClass ?? '', error_message: errorMessage ?? '' } satisfies RunRecord;
+  await writeRun(client, finished);
+  if (status === 'success' && !window.explicit) await writeCursor(client, loader.name, req.account ?? '', window.until, runId);
+
+  const tables: Record<string, number> = {};
+  for (const [name, s] of sinks) tables[name] = s.written;
+  const summary: RunSummary = {
+    runId,
+    source: loader.name,
+    status,
+    window,
+    rowsRead: c.rows_read,
+    rowsWritten: c.rows_written,
+    rowsQuarantined: c.rows_quarantined,
+    rowsSkipped: c.rows_skipped,
+    errorClass,
+    errorMessage,
+    durationMs: Date.now() - started,
+    tables,
+  };
+  log.info({ runId, status, ...c, durationMs: summary.durationMs }, `${loader.name} ${status}: read ${c.rows_read}, written ${c.rows_written}, quarantined ${c.rows_quarantined}, skipped ${c.rows_skipped}`);
+  return summary;
+}

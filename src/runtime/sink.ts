@@ -1,0 +1,170 @@
+// The insert sink: rows become JSONEachRow text as they arrive and go to ClickHouse in one INSERT per
+// batch (by rows or by time). At most one batch is in flight while the next one fills; a writer that
+// gets ahead waits (back-pressure), so memory stays flat whatever the source size.
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { ClickHouseClient } from '../clickhouse/client.js';
+import { queryRows } from '../clickhouse/client.js';
+import { sqlDate, sqlIdent } from '../clickhouse/literal.js';
+import { AdhouseError } from './errors.js';
+import { utcDateTime } from './dates.js';
+
+export type Row = Record<string, unknown>;
+
+export interface SinkOptions {
+  /** Stamp `_hash` (first 64 bits of SHA-1 of the row's JSON) for change detection. */
+  hash?: boolean;
+  /**
+   * Skip rows whose hash equals the newest stored version of the same key within the run window
+   * (implies `hash`). `dateColumn` bounds the lookup to the window.
+   */
+  skipUnchanged?: { key: readonly string[]; dateColumn: string };
+  /** With skipUnchanged: a row for which this is true is skipped when no stored version exists (zero-filled days). */
+  isEmpty?: (row: Row) => boolean;
+}
+
+export interface TableSink {
+  readonly table: string;
+  /** Queue one row; resolves when the sink has room for more. */
+  write(row: Row): Promise<void>;
+  /** Count rows deliberately not written (unchanged, out of scope). */
+  skip(n?: number): void;
+  /** Send what is buffered and wait for every insert to finish. */
+  flush(): Promise<void>;
+  readonly written: number;
+  readonly skipped: number;
+}
+
+export interface SinkSettings {
+  client: ClickHouseClient;
+  table: string;
+  runId: string;
+  version: number;
+  batchRows: number;
+  flushMs: number;
+  window?: { since: string; until: string };
+  signal?: AbortSignal;
+}
+
+/** UInt64 (as a decimal string) from the first 8 bytes of SHA-1: stable across runs and processes. */
+export function rowHash(json: string): string {
+  return BigInt('0x' + createHash('sha1').update(json).digest('hex').slice(0, 16)).toString();
+}
+
+export function createSink(settings: SinkSettings, options: SinkOptions = {}): TableSink {
+  const table = sqlIdent(settings.table);
+  const stampHash = Boolean(options.hash || options.skipUnchanged);
+  const metaSuffix = `"_ver":${settings.version},"_loaded_at":"${utcDateTime(settings.version)}","_run_id":${JSON.stringify(settings.runId)}}`;
+
+  let chunks: string[] = [];
+  let current = '';
+  let bufferedRows = 0;
+  let written = 0;
+  let skipped = 0;
+  let inflight: Promise<void> | null = null;
+  let failure: unknown = null;
+  let timer: NodeJS.Timeout | null = null;
+  let known: Map<string, string> | null = null;
+  let knownLoading: Promise<Map<string, string>> | null = null;
+
+  async function loadKnownHashes(): Promise<Map<string, string>> {
+    const spec = options.skipUnchanged!;
+    const w = settings.window;
+    if (!w) throw new AdhouseError('internal', `skipUnchanged on ${table} needs a run window`);
+    const keyExpr = spec.key.map((k) => `toString(${sqlIdent(k)})`).join(", '\\t', ");
+    const rows = await queryRows<{ k: string; h: string }>(
+      settings.client,
+      `SELECT concat(${keyExpr}) AS k, toString(argMax(_hash, _ver)) AS h FROM ${table}
+       WHERE ${sqlIdent(spec.dateColumn)} BETWEEN ${sqlDate(w.since)} AND ${sqlDate(w.until)} GROUP BY k`,
+      settings.signal,
+    );
+    return new Map(rows.map((r) => [r.k, r.h]));
+  }
+
+  function send(body: string[], rows: number): Promise<void> {
+    return settings.client
+      .exec({ query: `INSERT INTO ${table} FORMAT JSONEachRow`, values: Readable.from(body), abort_signal: settings.signal })
+      .then(async (res) => {
+        // Drain the (empty) response so the socket goes back to the pool.
+        for await (const _ of res.stream) void _;
+        written += rows;
+      });
+  }
+
+  async function startFlush(): Promise<void> {
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
+    if (inflight) await inflight;
+    if (failure) throw failure;
+    if (current) chunks.push(current);
+    if (chunks.length === 0) return;
+    const body = chunks;
+    const rows = bufferedRows;
+    chunks = [];
+    current = '';
+    bufferedRows = 0;
+    inflight = send(body, rows).catch((err) => {
+      failure = err;
+    }).finally(() => {
+      inflight = null;
+    });
+  }
+
+  function armTimer(): void {
+    if (timer || settings.flushMs <= 0) return;
+    timer = setTimeout(() => {
+      timer = null;
+      void startFlush().catch((err) => {
+        failure ??= err;
+      });
+    }, settings.flushMs);
+    timer.unref();
+  }
+
+  return {
+    table,
+    get written() {
+      return written;
+    },
+    get skipped() {
+      return skipped;
+    },
+    skip(n = 1) {
+      skipped += n;
+    },
+    async write(row) {
+      if (failure) throw failure;
+      let json = JSON.stringify(row);
+      if (stampHash) {
+        const hash = rowHash(json);
+        if (options.skipUnchanged) {
+          if (!known) known = await (knownLoading ??= loadKnownHashes());
+          const key = options.skipUnchanged.key.map((k) => String(row[k])).join('\t');
+          const stored = known.get(key);
+          if (stored === hash || (stored === undefined && options.isEmpty?.(row))) {
+            skipped++;
+            return;
+          }
+        }
+        json = `${json.slice(0, -1)}${json.length > 2 ? ',' : ''}"_hash":"${hash}",${metaSuffix}`;
+      } else {
+        json = `${json.slice(0, -1)}${json.length > 2 ? ',' : ''}${metaSuffix}`;
+      }
+      current += json + '\n';
+      bufferedRows++;
+      if (current.length >= 1 << 20) {
+        chunks.push(current);
+        current = '';
+      }
+      if (bufferedRows >= settings.batchRows) await startFlush();
+      else armTimer();
+    },
+    async flush() {
+      await startFlush();
+      if (inflight) await inflight;
+      if (failure) throw failure;
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate, splitStatements, viewName } from '../src/clickhouse/migrate.js';
+import { clickhouseConfig } from '../src/config/clickhouse.js';
+import { freshWarehouse, type Warehouse } from './support/warehouse.js';
+
+describe('migrate', () => {
+  let wh: Warehouse;
+  beforeAll(async () => {
+    wh = await freshWarehouse();
+  });
+  afterAll(async () => wh.drop());
+
+  it('applied every migration once and records name, checksum and time', async () => {
+    const rows = await wh.query<{ name: string; checksum: string }>('SELECT name, checksum FROM meta_schema_migrations ORDER BY name');
+    expect(rows.map((r) => r.name)).toContain('0001_meta.sql');
+    expect(rows.every((r) => /^[0-9a-f]{64}$/.test(r.checksum))).toBe(true);
+    const again = await migrate(clickhouseConfig(wh.env));
+    expect(again.applied).toEqual([]);
+    const count = await wh.query<{ c: string }>('SELECT count() AS c FROM meta_schema_migrations');
+    expect(Number(count[0]!.c)).toBe(rows.length);
+  });
+
+  it('refuses to continue, naming the file, when an applied migration was edited', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'adhouse-sql-'));
+    mkdirSync(path.join(dir, 'migrations'));
+    mkdirSync(path.join(dir, 'views'));
+    const ch = clickhouseConfig({ ...wh.env, CH_DATABASE: `${wh.database}_edit` });
+    writeFileSync(path.join(dir, 'migrations', '0001_a.sql'), 'CREATE TABLE IF NOT EXISTS a (x UInt8) ENGINE = MergeTree ORDER BY x;');
+    writeFileSync(path.join(dir, 'views', '0001_v_a.sql'), '-- grain: x\nCREATE VIEW v_a AS SELECT x FROM a;');
+    expect((await migrate(ch, { sqlDir: dir })).applied).toEqual(['0001_a.sql']);
+    // Views are re-created on every run (drop, then create: no CREATE OR REPLACE on 18.16).
+    expect((await migrate(ch, { sqlDir: dir })).views).toEqual(['v_a']);
+    writeFileSync(path.join(dir, 'migrations', '0001_a.sql'), 'CREATE TABLE IF NOT EXISTS a (x UInt16) ENGINE = MergeTree ORDER BY x;');
+    await expect(migrate(ch, { sqlDir: dir })).rejects.toThrow(/0001_a\.sql was edited/);
+    await wh.client.command({ query: `DROP DATABASE IF EXISTS ${wh.database}_edit` });
+  });
+});
+
+describe('splitStatements', () => {
+  it('splits on semicolons outside strings and comments', () => {
+    const sql = "-- a; comment\nCREATE TABLE a (s String DEFAULT ';') ENGINE = Log;\n/* b; */ SELECT 'x\\';y';\n";
+    expect(splitStatements(sql)).toEqual(["CREATE TABLE a (s String DEFAULT ';') ENGINE = Log", "SELECT 'x\\';y'"]);
+  });
+  it('finds the view a statement creates', () => {
+    expect(viewName('CREATE VIEW IF NOT EXISTS db.v_x AS SELECT 1')).toBe('v_x');
+    expect(viewName('CREATE TABLE t (x UInt8) ENGINE = Log')).toBeNull();
+  });
+});
