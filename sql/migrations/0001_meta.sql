@@ -35,9 +35,10 @@ CREATE TABLE IF NOT EXISTS meta_quarantine
     record_key String,              -- stable id of the bad record (natural key or payload hash)
     reason String,
     payload String,                 -- the raw upstream record, as received (secrets masked)
-    run_id String,
     quarantined_at DateTime('UTC'),
-    _ver UInt64
+    _ver UInt64,
+    _loaded_at DateTime('UTC'),
+    _run_id String                  -- the run that last quarantined it
 )
 ENGINE = ReplacingMergeTree(_ver)
 ORDER BY (source, target_table, record_key);

@@ -1,0 +1,128 @@
+// The loader runtime against a real ClickHouse: run records, reconciliation, quarantine, cursor, abort,
+// stale runs, secrets kept out of run records.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineLoader, type LoaderContext } from '../src/runtime/contract.js';
+import { AdhouseError } from '../src/runtime/errors.js';
+import { runLoader } from '../src/runtime/run-loader.js';
+import { newRunRecord, writeRun } from '../src/runtime/runs.js';
+import { freshWarehouse, type Warehouse } from './support/warehouse.js';
+
+const config = z.object({ FAKE_TOKEN: z.string().default('') });
+type Ctx = LoaderContext<z.infer<typeof config>>;
+
+function fakeLoader(run: (ctx: Ctx) => Promise<void>) {
+  return defineLoader({
+    name: 'fake_source',
+    description: 'test loader',
+    schedule: '0 * * * *',
+    enabledByDefault: true,
+    lookbackDays: 3,
+    includeToday: false,
+    initialDays: 10,
+    rateLimit: { requestsPerSecond: 100, concurrency: 2 },
+    config,
+    run,
+  });
+}
+
+/** Writes one row per day of the window; the row for `badDay` is quarantined. */
+const dailyLoader = (badDay?: string) =>
+  fakeLoader(async (ctx) => {
+    const sink = ctx.sink('fake_daily', { skipUnchanged: { key: ['id', 'date'], dateColumn: 'date' } });
+    for (let d = new Date(`${ctx.window.since}T00:00:00Z`); d.toISOString().slice(0, 10) <= ctx.window.until; d.setUTCDate(d.getUTCDate() + 1)) {
+      const date = d.toISOString().slice(0, 10);
+      ctx.rowsRead(1);
+      if (date === badDay) await ctx.quarantine.add({ table: 'fake_daily', reason: 'bad amount', payload: { date, amount: -1 } });
+      else await sink.write({ id: 1, date, amount: 10.5 });
+    }
+  });
+
+describe('runLoader', () => {
+  let wh: Warehouse;
+  beforeAll(async () => {
+    wh = await freshWarehouse();
+    await wh.client.command({
+      query: `CREATE TABLE fake_daily (id UInt64, date Date, amount Decimal(18,2), _hash UInt64, _ver UInt64, _loaded_at DateTime('UTC'), _run_id String)
+              ENGINE = ReplacingMergeTree(_ver) ORDER BY (id, date)`,
+    });
+  });
+  afterAll(async () => wh.drop());
+
+  const runs = (runId: string) =>
+    wh.query<Record<string, string>>(`SELECT * FROM meta_job_runs WHERE run_id = '${runId}' ORDER BY _ver DESC LIMIT 1`);
+
+  it('records a successful run that reconciles, quarantines bad rows and skips unchanged ones on re-run', async () => {
+    const first = await runLoader(dailyLoader('2026-01-03'), { env: wh.env, since: '2026-01-01', until: '2026-01-05' });
+    expect(first.errorMessage).toBeUndefined();
+    expect(first).toMatchObject({ status: 'success', rowsRead: 5, rowsWritten: 4, rowsQuarantined: 1, rowsSkipped: 0 });
+    const [rec] = await runs(first.runId);
+    expect(rec).toMatchObject({ status: 'success', rows_read: '5', rows_written: '4', rows_quarantined: '1', window_since: '2026-01-01', window_until: '2026-01-05' });
+    const q = await wh.query<{ reason: string; payload: string }>(`SELECT reason, payload FROM meta_quarantine FINAL WHERE source = 'fake_source'`);
+    expect(q).toEqual([{ reason: 'bad amount', payload: '{"date":"2026-01-03","amount":-1}' }]);
+
+    const second = await runLoader(dailyLoader('2026-01-03'), { env: wh.env, since: '2026-01-01', until: '2026-01-05' });
+    expect(second).toMatchObject({ status: 'success', rowsWritten: 0, rowsSkipped: 4, rowsQuarantined: 1 });
+    const [totals] = await wh.query<{ c: string; s: string }>('SELECT count() AS c, toString(sum(amount)) AS s FROM fake_daily FINAL');
+    expect(totals).toEqual({ c: '4', s: '42.00' });
+    const [qc] = await wh.query<{ c: string }>(`SELECT count() AS c FROM meta_quarantine FINAL WHERE source = 'fake_source'`);
+    expect(qc!.c).toBe('1');
+  });
+
+  it('moves the cursor only on incremental runs; explicit windows leave it', async () => {
+    const cursor = async () => (await wh.query<{ d: string }>(`SELECT toString(argMax(cursor_date, _ver)) AS d FROM meta_load_state WHERE source = 'fake_source'`))[0]?.d;
+    const before = await cursor();
+    await runLoader(dailyLoader(), { env: wh.env, since: '2025-06-01', until: '2025-06-02' });
+    expect(await cursor()).toBe(before);
+    const inc = await runLoader(dailyLoader(), { env: wh.env });
+    expect(inc.window.explicit).toBe(false);
+    expect(await cursor()).toBe(inc.window.until);
+    // The next incremental run starts within the lookback, not at the initial window.
+    const next = await runLoader(dailyLoader(), { env: wh.env });
+    expect(next.window.since).toBe(new Date(Date.parse(`${next.window.until}T00:00:00Z`) - 2 * 86_400_000).toISOString().slice(0, 10));
+  });
+
+  it('fails with the error class and keeps secrets out of the run record', async () => {
+    const env = { ...wh.env, FAKE_TOKEN: 'sekrit-token-value-123' };
+    const loader = fakeLoader(async (ctx) => {
+      throw new AdhouseError('token_invalid', `upstream rejected token ${ctx.config.FAKE_TOKEN} (Authorization: Bearer abc.def.ghi)`);
+    });
+    const summary = await runLoader(loader, { env, since: '2026-01-01', until: '2026-01-01' });
+    expect(summary.status).toBe('failed');
+    expect(summary.errorClass).toBe('token_invalid');
+    const [rec] = await runs(summary.runId);
+    expect(rec!.error_class).toBe('token_invalid');
+    expect(rec!.error_message).not.toContain('sekrit-token-value-123');
+    expect(rec!.error_message).not.toContain('abc.def.ghi');
+    expect(rec!.error_message).toContain('***');
+  });
+
+  it('records an aborted run as interrupted', async () => {
+    const controller = new AbortController();
+    const loader = fakeLoader(async (ctx) => {
+      controller.abort('SIGTERM');
+      await ctx.http.sleep(60_000);
+    });
+    const summary = await runLoader(loader, { env: wh.env, since: '2026-01-01', until: '2026-01-01', signal: controller.signal });
+    expect(summary.status).toBe('interrupted');
+    expect((await runs(summary.runId))[0]!.status).toBe('interrupted');
+  });
+
+  it('marks a run whose process died as interrupted on the next run of the source', async () => {
+    const dead = newRunRecord({ run_id: 'dead-run', source: 'fake_source', kind: 'load', window_since: '2026-01-01', window_until: '2026-01-01', account: '', backfill_id: '' }, Date.now() - 60_000);
+    await writeRun(wh.client, { ...dead, pid: 2 ** 22 + 12345 }); // no such pid
+    const summary = await runLoader(dailyLoader(), { env: wh.env, since: '2026-01-01', until: '2026-01-01' });
+    expect(summary.status).toBe('success');
+    expect((await runs('dead-run'))[0]!.status).toBe('interrupted');
+  });
+
+  it('flags a loader whose row accounting does not reconcile', async () => {
+    const loader = fakeLoader(async (ctx) => {
+      ctx.rowsRead(3);
+      await ctx.sink('fake_daily').write({ id: 9, date: '2026-02-01', amount: 1, _hash: 0 });
+    });
+    const summary = await runLoader(loader, { env: wh.env, since: '2026-02-01', until: '2026-02-01' });
+    expect(summary.status).toBe('failed');
+    expect(summary.errorMessage).toMatch(/read 3 ≠ written 1/);
+  });
+});
