@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
 import { ConfigError } from '../runtime/errors.js';
-import { registerSecretsIn } from '../runtime/redact.js';
+import { redactString, registerSecretsIn } from '../runtime/redact.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -32,7 +32,7 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: Env = process.en
     const issue = result.error.issues[0]!;
     const variable = String(issue.path[0] ?? '?');
     const got = input[variable];
-    const shown = got === undefined ? 'it is not set' : /token|secret|password|key/i.test(variable) ? 'got a value that does not fit' : `got ${JSON.stringify(got)}`;
+    const shown = got === undefined ? 'it is not set' : /token|secret|password|key/i.test(variable) ? 'got a value that does not fit' : `got ${redactString(JSON.stringify(got))}`;
     throw new ConfigError(`${variable}: ${issue.message}; ${shown}`);
   }
   registerSecretsIn(result.data);
