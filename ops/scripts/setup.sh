@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# One-time set-up shared by `npm run demo` and `npm test`: node modules, then a ClickHouse server binary
+# (Debian's clickhouse-server via apt, as root) when none is installed and CLICKHOUSE_URL is unset.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing node modules (npm ci)..." >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+
+have_clickhouse() {
+  command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server ] ||
+    { command -v clickhouse >/dev/null 2>&1 && clickhouse server --help >/dev/null 2>&1; }
+}
+
+if [ -z "${CLICKHOUSE_URL:-}" ] && [ -z "${ADHOUSE_TEST_CLICKHOUSE_URL:-}" ] && ! have_clickhouse; then
+  if [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then
+    echo "setup: no ClickHouse server found; installing Debian's clickhouse-server with apt-get..." >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clickhouse-server clickhouse-client >&2
+  else
+    echo "setup: no ClickHouse server found. Install one (Debian: sudo apt-get install clickhouse-server clickhouse-client)" >&2
+    echo "       or point CLICKHOUSE_URL at an existing server." >&2
+    exit 2
+  fi
+fi
