@@ -1,0 +1,76 @@
+// The `adhouse` command as a user meets it: help, exit codes, one-line config errors, backfill resume.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSandbox, type VkSandbox } from '../loaders/vk_ads/sandbox.js';
+import { runCli } from './support/cli.js';
+import { freshWarehouse, type Warehouse } from './support/warehouse.js';
+
+describe('adhouse CLI', () => {
+  it('--help lists the commands that exist, and only those', async () => {
+    const r = await runCli(['--help']);
+    expect(r.code).toBe(0);
+    const commands = [...r.stdout.matchAll(/^ {2}([a-z-]+)(?: |\[|<)/gm)].map((m) => m[1]);
+    expect(commands).toEqual(['clickhouse', 'migrate', 'load', 'backfill', 'check', 'sandbox', 'demo', 'help']);
+  });
+
+  it('exits 2 with one line naming a bad variable', async () => {
+    const r = await runCli(['migrate'], { CH_HTTP_PORT: 'abc' });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual(['adhouse: CH_HTTP_PORT: expected a whole number from 1 to 65535; got "abc"']);
+  });
+
+  it('exits 2 for an unknown source or a bad flag', async () => {
+    const unknown = await runCli(['load', 'myspace'], { CLICKHOUSE_URL: 'http://127.0.0.1:1' });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown source "myspace"; known sources: vk_ads, direct/);
+    const flag = await runCli(['load', 'vk_ads', '--frobnicate']);
+    expect(flag.code).toBe(2);
+  });
+
+  describe('against ClickHouse', () => {
+    let wh: Warehouse;
+    let sandbox: VkSandbox;
+    beforeAll(async () => {
+      wh = await freshWarehouse();
+      sandbox = await startSandbox({ seed: 5, faults: new Set() });
+    });
+    afterAll(async () => {
+      await sandbox?.close();
+      await wh?.drop();
+    });
+
+    it('names a missing loader credential variable and exits 2', async () => {
+      const r = await runCli(['load', 'vk_ads', '--since', '2026-01-01', '--until', '2026-01-02'], { ...wh.env, VK_ADS_ACCOUNTS: '' });
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim()).toMatch(/^adhouse: VK_ADS_ACCOUNTS: .*it is not set$/);
+    });
+
+    it('backfills in chunks, resumes a finished backfill without reloading, and leaves the cursor alone', async () => {
+      const env = { ...wh.env, ...sandbox.env, LOG_LEVEL: 'debug' };
+      const args = ['backfill', 'vk_ads', '--since', '2026-02-01', '--until', '2026-02-10', '--chunk-days', '4'];
+      const first = await runCli(args, env);
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.stderr).toMatch(/3 chunk\(s\) of 4 day\(s\), 0 already done/);
+      expect(first.stdout.match(/vk_ads success 2026-02-\d\d\.\.2026-02-\d\d/g)).toHaveLength(3);
+      const again = await runCli(args, env);
+      expect(again.code).toBe(0);
+      expect(again.stderr).toMatch(/3 chunk\(s\) of 4 day\(s\), 3 already done/);
+      expect(again.stdout).toBe('');
+      const [state] = await wh.query<{ c: string }>(`SELECT count() AS c FROM meta_load_state WHERE source = 'vk_ads'`);
+      expect(state!.c).toBe('0');
+      // Debug logs of a whole load never carry a credential.
+      const secrets = JSON.parse(sandbox.env.VK_ADS_ACCOUNTS!) as Array<{ client_secret: string }>;
+      for (const { client_secret } of secrets) expect(first.stderr).not.toContain(client_secret);
+      expect(first.stderr).not.toMatch(/Bearer [A-Za-z0-9]/);
+      const [runs] = await wh.query<{ leaked: string }>(
+        `SELECT count() AS leaked FROM meta_job_runs WHERE ${secrets.map((s) => `position(error_message, '${s.client_secret}') > 0`).join(' OR ')}`,
+      );
+      expect(runs!.leaked).toBe('0');
+    });
+
+    it('check passes on a healthy warehouse', async () => {
+      const r = await runCli(['check'], wh.env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/ok {3}0001_job_runs_reconcile\.sql/);
+    });
+  });
+});
