@@ -1,8 +1,9 @@
-// The insert sink: rows become JSONEachRow text as they arrive and go to ClickHouse in one INSERT per
-// batch (by rows or by time). At most one batch is in flight while the next one fills; a writer that
-// gets ahead waits (back-pressure), so memory stays flat whatever the source size.
+// The insert sink: rows become JSONEachRow text as they arrive and stream to ClickHouse in one INSERT per
+// batch (by rows or by time). At most one batch finishes while the next one fills; a writer that gets
+// ahead of ClickHouse waits (back-pressure), so memory stays flat whatever the source size.
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
 import type { ClickHouseClient } from '../clickhouse/client.js';
 import { queryRows } from '../clickhouse/client.js';
 import { sqlDate, sqlIdent } from '../clickhouse/literal.js';
@@ -51,17 +52,26 @@ export function rowHash(json: string): string {
   return BigInt('0x' + createHash('sha1').update(json).digest('hex').slice(0, 16)).toString();
 }
 
+/** Text handed to the INSERT stream at a time; small enough to keep memory flat, large enough to be cheap. */
+const CHUNK_CHARS = 256 * 1024;
+
+interface OpenBatch {
+  stream: PassThrough;
+  /** Settles when ClickHouse has answered the INSERT (never rejects: failures land in `failure`). */
+  done: Promise<void>;
+  rows: number;
+}
+
 export function createSink(settings: SinkSettings, options: SinkOptions = {}): TableSink {
   const table = sqlIdent(settings.table);
   const stampHash = Boolean(options.hash || options.skipUnchanged);
   const metaSuffix = `"_ver":${settings.version},"_loaded_at":"${utcDateTime(settings.version)}","_run_id":${JSON.stringify(settings.runId)}}`;
 
-  let chunks: string[] = [];
-  let current = '';
-  let bufferedRows = 0;
+  let batch: OpenBatch | null = null;
+  let pending = '';
+  let previous: Promise<void> | null = null;
   let written = 0;
   let skipped = 0;
-  let inflight: Promise<void> | null = null;
   let failure: unknown = null;
   let timer: NodeJS.Timeout | null = null;
   let known: Map<string, string> | null = null;
@@ -81,42 +91,62 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
     return new Map(rows.map((r) => [r.k, r.h]));
   }
 
-  function send(body: string[], rows: number): Promise<void> {
-    return settings.client
-      .exec({ query: `INSERT INTO ${table} FORMAT JSONEachRow`, values: Readable.from(body), abort_signal: settings.signal })
-      .then(async (res) => {
-        // Drain the (empty) response so the socket goes back to the pool.
-        for await (const _ of res.stream) void _;
-        written += rows;
-      });
+  // Each batch is one INSERT whose body streams while rows arrive, so ClickHouse parses batch N while
+  // this process serializes the rest of it; the stream's back-pressure keeps memory flat.
+  function openBatch(): OpenBatch {
+    const stream = new PassThrough();
+    const opened: OpenBatch = {
+      stream,
+      rows: 0,
+      done: settings.client
+        .exec({ query: `INSERT INTO ${table} FORMAT JSONEachRow`, values: stream, abort_signal: settings.signal })
+        .then(async (res) => {
+          // Drain the (empty) answer so the socket goes back to the pool.
+          for await (const _ of res.stream) void _;
+          written += opened.rows;
+        })
+        .catch((err: unknown) => {
+          failure ??= err;
+          stream.destroy();
+        }),
+    };
+    armTimer();
+    return opened;
   }
 
-  async function startFlush(): Promise<void> {
+  async function pushPending(): Promise<void> {
+    if (!batch || !pending) return;
+    const current = batch;
+    const ok = current.stream.write(pending);
+    pending = '';
+    // Let the socket take the chunk: a loop of resolved awaits would never reach the I/O phase.
+    if (!ok) await Promise.race([once(current.stream, 'drain'), current.done]);
+    else await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
+  /** Ends the open batch (synchronously detached, so concurrent writes start a new one). */
+  async function endBatch(): Promise<void> {
     if (timer) {
       clearTimeout(timer);
       timer = null;
     }
-    if (inflight) await inflight;
+    const current = batch;
+    if (current) {
+      batch = null;
+      current.stream.end(pending);
+      pending = '';
+    }
+    // At most two INSERTs outstanding: the one finishing and the one filling.
+    if (previous) await previous;
+    previous = current ? current.done : null;
     if (failure) throw failure;
-    if (current) chunks.push(current);
-    if (chunks.length === 0) return;
-    const body = chunks;
-    const rows = bufferedRows;
-    chunks = [];
-    current = '';
-    bufferedRows = 0;
-    inflight = send(body, rows).catch((err) => {
-      failure = err;
-    }).finally(() => {
-      inflight = null;
-    });
   }
 
   function armTimer(): void {
     if (timer || settings.flushMs <= 0) return;
     timer = setTimeout(() => {
       timer = null;
-      void startFlush().catch((err) => {
+      void endBatch().catch((err) => {
         failure ??= err;
       });
     }, settings.flushMs);
@@ -152,18 +182,16 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
       } else {
         json = `${json.slice(0, -1)}${json.length > 2 ? ',' : ''}${metaSuffix}`;
       }
-      current += json + '\n';
-      bufferedRows++;
-      if (current.length >= 1 << 20) {
-        chunks.push(current);
-        current = '';
-      }
-      if (bufferedRows >= settings.batchRows) await startFlush();
-      else armTimer();
+      batch ??= openBatch();
+      pending += json + '\n';
+      batch.rows++;
+      if (batch.rows >= settings.batchRows) await endBatch();
+      else if (pending.length >= CHUNK_CHARS) await pushPending();
     },
     async flush() {
-      await startFlush();
-      if (inflight) await inflight;
+      await endBatch();
+      if (previous) await previous;
+      previous = null;
       if (failure) throw failure;
     },
   };
