@@ -67,6 +67,20 @@ describe('adhouse CLI', () => {
       expect(runs!.leaked).toBe('0');
     });
 
+    it('demo loads every source from its sandbox and prints rows per table and spend by platform and city', async () => {
+      const env = { ...wh.env, CH_DATABASE: `${wh.database}_demo` };
+      const r = await runCli(['demo', '--seed', '3'], env);
+      await wh.client.command({ query: `DROP DATABASE IF EXISTS ${wh.database}_demo` });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/vk_ads success .*quarantined 0/);
+      expect(r.stderr).toMatch(/direct success .*quarantined 0/);
+      const rows = (table: string) => Number(new RegExp(`^${table} +(\\d+)$`, 'm').exec(r.stdout)?.[1] ?? -1);
+      expect(rows('fact_vk_ads_daily')).toBeGreaterThan(100);
+      expect(rows('fact_direct_daily')).toBeGreaterThan(100);
+      expect(r.stdout).toMatch(/^vk_ads +msk +RUB +[\d.]+/m);
+      expect(r.stdout).toMatch(/^direct +\S+ +(RUB|KZT) +[\d.]+/m);
+    });
+
     it('check passes on a healthy warehouse', async () => {
       const r = await runCli(['check'], wh.env);
       expect(r.code, r.stderr).toBe(0);
