@@ -25,3 +25,19 @@ if [ -z "${CLICKHOUSE_URL:-}" ] && [ -z "${ADHOUSE_TEST_CLICKHOUSE_URL:-}" ] && 
     exit 2
   fi
 fi
+
+# Tests only: chDB, a current ClickHouse engine from PyPI, for the 18.16-vs-current compatibility test.
+if [ "${1:-}" = "--test" ] && ! python3 -c 'import chdb' >/dev/null 2>&1; then
+  echo "setup: installing chdb from PyPI (current ClickHouse engine for the compatibility test)..." >&2
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then
+      apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-pip >&2
+    else
+      echo "setup: python3 with pip is needed for the compatibility test (pip install chdb)" >&2
+      exit 2
+    fi
+  fi
+  python3 -m pip install --quiet --disable-pip-version-check chdb >&2 ||
+    python3 -m pip install --quiet --disable-pip-version-check --break-system-packages chdb >&2
+fi

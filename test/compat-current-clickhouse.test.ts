@@ -1,0 +1,67 @@
+// The same migrations, fixtures and queries on ClickHouse 18.16 (the test server) and on a current engine
+// (chDB from PyPI): both must accept every statement and give the same answers.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSqlFiles, splitStatements, SQL_DIR } from '../src/clickhouse/migrate.js';
+import { freshWarehouse, type Warehouse } from './support/warehouse.js';
+
+const FIXTURES = [
+  // Two versions of the same VK day (the later wins), one other day, one deleted row.
+  `INSERT INTO fact_vk_ads_daily (account_id, date, banner_id, shows, clicks, spent, goals, currency, city, event_date, _hash, _ver, _loaded_at, _run_id) FORMAT JSONEachRow
+   {"account_id":"a","date":"2026-01-01","banner_id":"1","shows":100,"clicks":5,"spent":10.5,"goals":1,"currency":"RUB","city":"msk","event_date":"2026-01-05","_hash":"1","_ver":"1","_loaded_at":"2026-01-02 00:00:00","_run_id":"r1"}
+   {"account_id":"a","date":"2026-01-01","banner_id":"1","shows":120,"clicks":6,"spent":12.25,"goals":1,"currency":"RUB","city":"msk","event_date":"2026-01-05","_hash":"2","_ver":"2","_loaded_at":"2026-01-03 00:00:00","_run_id":"r2"}
+   {"account_id":"a","date":"2026-01-02","banner_id":"1","shows":50,"clicks":1,"spent":3.1,"goals":0,"currency":"RUB","city":"","event_date":null,"_hash":"3","_ver":"1","_loaded_at":"2026-01-03 00:00:00","_run_id":"r1"}`,
+  `INSERT INTO fact_direct_daily (client_login, date, campaign_id, campaign_name, ad_group_id, ad_id, impressions, clicks, cost, conversions, currency, _hash, _ver, _loaded_at, _run_id, _deleted) FORMAT JSONEachRow
+   {"client_login":"l","date":"2026-01-01","campaign_id":"7","campaign_name":"Концерт \\"Весна\\"","ad_group_id":"0","ad_id":"0","impressions":10,"clicks":2,"cost":1.99,"conversions":null,"currency":"RUB","_hash":"1","_ver":"5","_loaded_at":"2026-01-02 00:00:00","_run_id":"r1","_deleted":0}
+   {"client_login":"l","date":"2026-01-02","campaign_id":"7","campaign_name":"x","ad_group_id":"1","ad_id":"9","impressions":5,"clicks":1,"cost":0.5,"conversions":3,"currency":"RUB","_hash":"2","_ver":"5","_loaded_at":"2026-01-02 00:00:00","_run_id":"r1","_deleted":1}`,
+  `INSERT INTO meta_job_runs (run_id, source, kind, status, started_at, finished_at, heartbeat_at, window_since, window_until, account, rows_read, rows_written, rows_quarantined, rows_skipped, error_class, error_message, backfill_id, host, pid, _ver) FORMAT JSONEachRow
+   {"run_id":"r1","source":"vk_ads","kind":"load","status":"running","started_at":"2026-01-02 00:00:00","finished_at":null,"heartbeat_at":"2026-01-02 00:00:00","window_since":"2026-01-01","window_until":"2026-01-01","account":"","rows_read":0,"rows_written":0,"rows_quarantined":0,"rows_skipped":0,"error_class":"","error_message":"","backfill_id":"","host":"h","pid":1,"_ver":1}
+   {"run_id":"r1","source":"vk_ads","kind":"load","status":"success","started_at":"2026-01-02 00:00:00","finished_at":"2026-01-02 00:01:00","heartbeat_at":"2026-01-02 00:01:00","window_since":"2026-01-01","window_until":"2026-01-01","account":"","rows_read":4,"rows_written":3,"rows_quarantined":0,"rows_skipped":0,"error_class":"","error_message":"","backfill_id":"","host":"h","pid":1,"_ver":2}`,
+];
+
+const QUERIES = [
+  `SELECT count() AS n, sum(shows) AS shows, sum(clicks) AS clicks, toFloat64(sum(spent)) AS spent, countIf(event_date IS NULL) AS no_event FROM fact_vk_ads_daily FINAL`,
+  `SELECT count() AS n, toFloat64(sum(cost)) AS cost, sum(conversions) AS conv, any(campaign_name) AS name FROM fact_direct_daily FINAL WHERE _deleted = 0`,
+  `SELECT toString(toMonday(toDate('2026-01-07'))) AS monday, toString(cityHash64('adhouse')) AS h`,
+  ...readSqlFiles(path.join(SQL_DIR, 'checks')).map((f) => f.text.trim().replace(/;\s*$/, '')),
+];
+
+/** Numbers and numeric strings compare as numbers (engines differ in quoting 64-bit ints and decimals). */
+function normalize(rows: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
+  return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v])));
+}
+
+describe('compatibility: ClickHouse 18.16 and a current release (chDB)', () => {
+  let wh: Warehouse;
+  beforeAll(async () => {
+    wh = await freshWarehouse();
+  });
+  afterAll(async () => wh.drop());
+
+  it('accepts every migration and view and answers the same queries identically', async () => {
+    const migrations = readSqlFiles(path.join(SQL_DIR, 'migrations')).flatMap((f) => splitStatements(f.text).map((sql) => ({ file: f.name, sql })));
+    const views = readSqlFiles(path.join(SQL_DIR, 'views')).flatMap((f) => splitStatements(f.text).map((sql) => ({ file: f.name, sql })));
+    const setup = [
+      'CREATE DATABASE compat',
+      'USE compat',
+      "CREATE TABLE IF NOT EXISTS meta_schema_migrations (name String, checksum String, applied_at DateTime('UTC')) ENGINE = MergeTree ORDER BY name",
+    ];
+    const statements = [...setup, ...migrations.map((m) => m.sql), ...views.map((v) => v.sql), ...FIXTURES, ...QUERIES];
+    const py = spawnSync('python3', [path.join(__dirname, 'compat', 'chdb_run.py')], { input: JSON.stringify(statements), encoding: 'utf8', maxBuffer: 64 << 20 });
+    expect(py.status, `python3 chdb_run.py failed (is chdb installed? ops/scripts/setup.sh installs it): ${py.stderr}`).toBe(0);
+    const results = JSON.parse(py.stdout) as Array<{ rows?: Array<Record<string, unknown>>; error?: string }>;
+    const failures = results.map((r, i) => (r.error ? `${statements[i]!.slice(0, 120)} -> ${r.error}` : null)).filter(Boolean);
+    expect(failures).toEqual([]);
+
+    for (const sql of FIXTURES) await wh.client.command({ query: sql });
+    const current = results.slice(statements.length - QUERIES.length);
+    for (const [i, sql] of QUERIES.entries()) {
+      const old = await wh.query<Record<string, unknown>>(sql);
+      expect(normalize(old), sql).toEqual(normalize(current[i]!.rows!));
+    }
+    // The fixtures mean something: the later version won and the deleted row is gone.
+    expect(normalize(current[0]!.rows!)[0]).toMatchObject({ n: 2, shows: 170, spent: 15.35, no_event: 1 });
+    expect(normalize(current[1]!.rows!)[0]).toMatchObject({ n: 1, cost: 1.99 });
+  });
+});
