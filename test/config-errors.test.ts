@@ -59,3 +59,23 @@ describe('redaction', () => {
     });
   });
 });
+
+describe('secrets in JSON-valued variables', () => {
+  afterEach(() => clearSecretsForTests());
+
+  it('never echoes a JSON account list in a config error', async () => {
+    const { default: vkAds } = await import('../loaders/vk_ads/index.js');
+    const { parseEnv } = await import('../src/config/env.js');
+    const value = JSON.stringify([{ id: 'main', client_id: 'app1', client_secret: 'S3cr3tValue42', agency_client_nam: 'typo' }]);
+    const msg = configError(() => parseEnv(vkAds.config, { VK_ADS_ACCOUNTS: value }));
+    expect(msg).toMatch(/^VK_ADS_ACCOUNTS: /);
+    expect(msg).not.toContain('S3cr3tValue42');
+  });
+
+  it('masks secrets in JSON that was embedded in a string', () => {
+    const text = JSON.stringify({ detail: JSON.stringify({ client_secret: 'abc123def', access_token: 'tok456' }) });
+    const masked = redactString(text);
+    expect(masked).not.toContain('abc123def');
+    expect(masked).not.toContain('tok456');
+  });
+});

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { defineLoader, type LoaderContext } from '../src/runtime/contract.js';
 import { AdhouseError } from '../src/runtime/errors.js';
 import { runLoader } from '../src/runtime/run-loader.js';
-import { newRunRecord, writeRun } from '../src/runtime/runs.js';
+import { markRunActive, newRunRecord, runIsDead, writeRun } from '../src/runtime/runs.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
 
 const config = z.object({ FAKE_TOKEN: z.string().default('') });
@@ -43,7 +43,7 @@ describe('runLoader', () => {
   beforeAll(async () => {
     wh = await freshWarehouse();
     await wh.client.command({
-      query: `CREATE TABLE fake_daily (id UInt64, date Date, amount Decimal(18,2), _hash UInt64, _ver UInt64, _loaded_at DateTime('UTC'), _run_id String)
+      query: `CREATE TABLE fake_daily (id UInt64, date Date, amount Decimal(18,2), _hash UInt64, _deleted UInt8 DEFAULT 0, _ver UInt64, _loaded_at DateTime('UTC'), _run_id String)
               ENGINE = ReplacingMergeTree(_ver) ORDER BY (id, date)`,
     });
   });
@@ -124,5 +124,26 @@ describe('runLoader', () => {
     const summary = await runLoader(loader, { env: wh.env, since: '2026-02-01', until: '2026-02-01' });
     expect(summary.status).toBe('failed');
     expect(summary.errorMessage).toMatch(/read 3 ≠ written 1/);
+  });
+});
+
+describe('dead run detection', () => {
+  const base = () => newRunRecord({ run_id: 'r', source: 's', kind: 'load', window_since: '2026-01-01', window_until: '2026-01-01', account: '', backfill_id: '' }, Date.now());
+
+  it('treats a stale heartbeat as dead even when the pid is alive (reused after a reboot)', () => {
+    const run = { ...base(), pid: 1, heartbeat_at: '2020-01-01 00:00:00' };
+    expect(runIsDead(run)).toBe(true);
+  });
+
+  it('treats our own pid as alive only while that run is active here', () => {
+    const run = { ...base(), run_id: 'own-run', pid: process.pid };
+    expect(runIsDead(run)).toBe(true);
+    markRunActive('own-run', true);
+    expect(runIsDead(run)).toBe(false);
+    markRunActive('own-run', false);
+  });
+
+  it('asks the OS about another live process on this host', () => {
+    expect(runIsDead({ ...base(), pid: process.ppid })).toBe(false);
   });
 });

@@ -27,7 +27,7 @@ if [ -z "${CLICKHOUSE_URL:-}" ] && [ -z "${ADHOUSE_TEST_CLICKHOUSE_URL:-}" ] && 
 fi
 
 # Tests only: chDB, a current ClickHouse engine from PyPI, for the 18.16-vs-current compatibility test.
-if [ "${1:-}" = "--test" ] && ! python3 -c 'import chdb' >/dev/null 2>&1; then
+if [ "${1:-}" = "--test" ] && ! python3 -c 'import chdb; chdb.query("SELECT 1")' >/dev/null 2>&1; then
   echo "setup: installing chdb from PyPI (current ClickHouse engine for the compatibility test)..." >&2
   if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then
@@ -38,6 +38,6 @@ if [ "${1:-}" = "--test" ] && ! python3 -c 'import chdb' >/dev/null 2>&1; then
       exit 2
     fi
   fi
-  python3 -m pip install --quiet --disable-pip-version-check chdb >&2 ||
-    python3 -m pip install --quiet --disable-pip-version-check --break-system-packages chdb >&2
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore chdb >&2 ||
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --break-system-packages chdb >&2
 fi

@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS meta_job_runs
     rows_written UInt64,
     rows_quarantined UInt64,
     rows_skipped UInt64,
+    rows_deleted UInt64,            -- keys marked _deleted = 1 because they vanished upstream
     error_class String,
     error_message String,
     backfill_id String,

@@ -32,11 +32,20 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: Env = process.en
     const issue = result.error.issues[0]!;
     const variable = String(issue.path[0] ?? '?');
     const got = input[variable];
-    const shown = got === undefined ? 'it is not set' : /token|secret|password|key/i.test(variable) ? 'got a value that does not fit' : `got ${redactString(JSON.stringify(got))}`;
+    const shown = got === undefined ? 'it is not set' : showValue(variable, got);
     throw new ConfigError(`${variable}: ${issue.message}; ${shown}`);
   }
   registerSecretsIn(result.data);
   return result.data;
+}
+
+/**
+ * What a config error may echo of the bad value: short plain values only. JSON (account lists with
+ * secrets inside), long values and anything under a secret-looking name are described, not shown.
+ */
+function showValue(variable: string, value: string): string {
+  if (/token|secret|password|key|credential|accounts|json/i.test(variable) || /^[\[{]/.test(value) || value.length > 80) return 'got a value that does not fit (not shown)';
+  return `got ${redactString(JSON.stringify(value))}`;
 }
 
 // Small typed parsers for env strings, with messages that say what is expected.

@@ -20,9 +20,9 @@ export interface HttpRequest {
 export interface HttpResponse {
   status: number;
   headers: Headers;
-  /** The body as bytes; `text` decodes UTF-8. */
+  /** The body as bytes; `text` decodes UTF-8 on first use. */
   bytes: Buffer;
-  text: string;
+  readonly text: string;
   url: string;
 }
 
@@ -144,7 +144,17 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
     try {
       const res = await doFetch(url, { method: req.method ?? (body === undefined ? 'GET' : 'POST'), headers, body, signal });
       const bytes = Buffer.from(await res.arrayBuffer());
-      return { status: res.status, headers: res.headers, bytes, text: bytes.toString('utf8'), url };
+      let text: string | undefined;
+      // Decoded on first use: large report bodies are parsed from the bytes and never held twice.
+      return {
+        status: res.status,
+        headers: res.headers,
+        bytes,
+        get text() {
+          return (text ??= bytes.toString('utf8'));
+        },
+        url,
+      };
     } catch (err) {
       if (opts.signal?.aborted) throw abortError(opts.signal);
       const reason = timeout.aborted ? `timed out after ${req.timeoutMs ?? opts.timeoutMs} ms` : describeNetworkError(err);

@@ -27,7 +27,8 @@ export function registerSecretsIn(value: unknown, keyHint = ''): void {
 
 const SHAPES: Array<[RegExp, string]> = [
   [/\b(Bearer|OAuth|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${MASK}`],
-  [/((?:access_token|refresh_token|client_secret|token|password|secret|api_key)["']?\s*[=:]\s*["']?)[^"'&\s,}]+/gi, `$1${MASK}`],
+  // Also inside JSON that was itself put in a string (\"client_secret\":\"...\").
+  [/((?:access_token|refresh_token|client_secret|token|password|secret|api_key)\\?["']?\s*[=:]\s*\\?["']?)[^"'&\s,}\\]+/gi, `$1${MASK}`],
   [/(\/\/[^/:@\s]+:)[^@/\s]+@/g, `$1${MASK}@`],
 ];
 

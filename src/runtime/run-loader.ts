@@ -16,7 +16,7 @@ import { logger as sharedLogger, type Logger } from './logger.js';
 import { createProgress, silentProgress } from './progress.js';
 import { createQuarantine } from './quarantine.js';
 import { redactString } from './redact.js';
-import { HEARTBEAT_MS, newRunRecord, nextVersion, settleStaleRuns, writeRun, type RunRecord, type RunStatus } from './runs.js';
+import { HEARTBEAT_MS, markRunActive, newRunRecord, nextVersion, settleStaleRuns, writeRun, type RunRecord, type RunStatus } from './runs.js';
 import { createSink, type SinkOptions, type TableSink } from './sink.js';
 import { resolveWindow } from './window.js';
 
@@ -44,6 +44,8 @@ export interface RunSummary {
   rowsWritten: number;
   rowsQuarantined: number;
   rowsSkipped: number;
+  /** Keys marked `_deleted = 1` because they vanished upstream (not part of read/written). */
+  rowsDeleted: number;
   errorClass?: ErrorClass;
   errorMessage?: string;
   durationMs: number;
@@ -92,6 +94,7 @@ async function runWithClient(
     version,
   );
   await writeRun(client, record);
+  markRunActive(runId, true);
   const started = Date.now();
   log.info({ runId, since: window.since, until: window.until, account: req.account }, `${loader.name}: loading ${window.since}..${window.until}`);
 
@@ -110,11 +113,13 @@ async function runWithClient(
   const counts = () => {
     let written = 0;
     let skipped = 0;
+    let deleted = 0;
     for (const s of sinks.values()) {
       written += s.written;
       skipped += s.skipped;
+      deleted += s.deleted;
     }
-    return { rows_read: rowsRead, rows_written: written, rows_quarantined: quarantine.count, rows_skipped: skipped };
+    return { rows_read: rowsRead, rows_written: written, rows_quarantined: quarantine.count, rows_skipped: skipped, rows_deleted: deleted };
   };
 
   const heartbeat = setInterval(() => {
@@ -168,6 +173,7 @@ async function runWithClient(
     await quarantineSink.flush().catch(() => undefined);
     log.error({ runId, errorClass, err }, `${loader.name} ${status}: ${errorMessage}`);
   } finally {
+    markRunActive(runId, false);
     clearInterval(heartbeat);
     req.signal?.removeEventListener('abort', onOuterAbort);
   }
@@ -188,11 +194,12 @@ async function runWithClient(
     rowsWritten: c.rows_written,
     rowsQuarantined: c.rows_quarantined,
     rowsSkipped: c.rows_skipped,
+    rowsDeleted: c.rows_deleted,
     errorClass,
     errorMessage,
     durationMs: Date.now() - started,
     tables,
   };
-  log.info({ runId, status, ...c, durationMs: summary.durationMs }, `${loader.name} ${status}: read ${c.rows_read}, written ${c.rows_written}, quarantined ${c.rows_quarantined}, skipped ${c.rows_skipped}`);
+  log.info({ runId, status, ...c, durationMs: summary.durationMs }, `${loader.name} ${status}: read ${c.rows_read}, written ${c.rows_written}, quarantined ${c.rows_quarantined}, skipped ${c.rows_skipped}${c.rows_deleted ? `, marked deleted ${c.rows_deleted}` : ''}`);
   return summary;
 }

@@ -25,6 +25,7 @@ export interface RunRecord {
   rows_written: number;
   rows_quarantined: number;
   rows_skipped: number;
+  rows_deleted: number;
   error_class: ErrorClass | '';
   error_message: string;
   backfill_id: string;
@@ -60,6 +61,7 @@ export function newRunRecord(fields: Pick<RunRecord, 'run_id' | 'source' | 'kind
     rows_written: 0,
     rows_quarantined: 0,
     rows_skipped: 0,
+    rows_deleted: 0,
     error_class: '',
     error_message: '',
     host: hostname(),
@@ -71,7 +73,7 @@ const LATEST = `SELECT run_id, source, kind, argMax(status, _ver) AS status, sta
   argMax(finished_at, _ver) AS finished_at, argMax(heartbeat_at, _ver) AS heartbeat_at,
   window_since, window_until, account,
   argMax(rows_read, _ver) AS rows_read, argMax(rows_written, _ver) AS rows_written,
-  argMax(rows_quarantined, _ver) AS rows_quarantined, argMax(rows_skipped, _ver) AS rows_skipped,
+  argMax(rows_quarantined, _ver) AS rows_quarantined, argMax(rows_skipped, _ver) AS rows_skipped, argMax(rows_deleted, _ver) AS rows_deleted,
   argMax(error_class, _ver) AS error_class, argMax(error_message, _ver) AS error_message,
   backfill_id, host, pid
 FROM meta_job_runs`;
@@ -84,7 +86,7 @@ export async function latestRuns(client: ClickHouseClient, source: string, limit
      GROUP BY run_id, source, kind, started_at, window_since, window_until, account, backfill_id, host, pid
      ORDER BY started_at DESC LIMIT ${Math.trunc(limit)}`,
   );
-  return rows.map((r) => ({ ...r, rows_read: Number(r.rows_read), rows_written: Number(r.rows_written), rows_quarantined: Number(r.rows_quarantined), rows_skipped: Number(r.rows_skipped), pid: Number(r.pid) }));
+  return rows.map((r) => ({ ...r, rows_read: Number(r.rows_read), rows_written: Number(r.rows_written), rows_quarantined: Number(r.rows_quarantined), rows_skipped: Number(r.rows_skipped), rows_deleted: Number(r.rows_deleted), pid: Number(r.pid) }));
 }
 
 function processAlive(pid: number): boolean {
@@ -96,11 +98,23 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** Is the process behind a `running` record gone? Same host: ask the OS; elsewhere: a stale heartbeat. */
+/** Runs this process is executing now: a record with our pid that is not here is dead (a write that was lost). */
+const activeRunIds = new Set<string>();
+export function markRunActive(runId: string, active: boolean): void {
+  if (active) activeRunIds.add(runId);
+  else activeRunIds.delete(runId);
+}
+
+/**
+ * Is the process behind a `running` record gone? A heartbeat older than STALE_AFTER_MS always means yes
+ * (a reused pid after a reboot cannot keep it alive); our own pid means "is it one of our active runs";
+ * another pid on this host is asked of the OS.
+ */
 export function runIsDead(run: RunRecord, now = Date.now()): boolean {
-  if (run.host === hostname() && run.pid !== process.pid) return !processAlive(run.pid);
-  if (run.host === hostname() && run.pid === process.pid) return false;
-  return now - Date.parse(`${run.heartbeat_at.replace(' ', 'T')}Z`) > STALE_AFTER_MS;
+  if (now - Date.parse(`${run.heartbeat_at.replace(' ', 'T')}Z`) > STALE_AFTER_MS) return true;
+  if (run.host !== hostname()) return false;
+  if (run.pid === process.pid) return !activeRunIds.has(run.run_id);
+  return !processAlive(run.pid);
 }
 
 /** Marks dead `running` runs of the source `interrupted`; returns the live ones (another process is loading). */

@@ -17,7 +17,7 @@ export interface SinkOptions {
   hash?: boolean;
   /**
    * Skip rows whose hash equals the newest stored version of the same key within the run window
-   * (implies `hash`). `dateColumn` bounds the lookup to the window.
+   * (implies `hash`). `dateColumn` bounds the lookup to the window. The table needs `_hash` and `_deleted`.
    */
   skipUnchanged?: { key: readonly string[]; dateColumn: string };
   /** With skipUnchanged: a row for which this is true is skipped when no stored version exists (zero-filled days). */
@@ -26,6 +26,14 @@ export interface SinkOptions {
 
 export interface TableSink {
   readonly table: string;
+  /**
+   * Rows that vanished upstream (DESIGN.md): for every stored key of the run window (skipUnchanged's
+   * lookup) that this run did not write or skip, whose stored version is not deleted yet and for which
+   * `match` is true, writes the key again with `_deleted = 1`. Call once the source's answer for the
+   * matched scope is complete. Returns how many keys were marked; they count in `deleted`, not `written`.
+   */
+  deleteUnseen(match: (key: Record<string, string>) => boolean): Promise<number>;
+  readonly deleted: number;
   /** Queue one row; resolves when the sink has room for more. */
   write(row: Row): Promise<void>;
   /** Count rows deliberately not written (unchanged, out of scope). */
@@ -52,6 +60,11 @@ export function rowHash(json: string): string {
   return BigInt('0x' + createHash('sha1').update(json).digest('hex').slice(0, 16)).toString();
 }
 
+interface StoredVersion {
+  hash: string;
+  deleted: boolean;
+}
+
 /** Text handed to the INSERT stream at a time; small enough to keep memory flat, large enough to be cheap. */
 const CHUNK_CHARS = 256 * 1024;
 
@@ -74,21 +87,24 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
   let skipped = 0;
   let failure: unknown = null;
   let timer: NodeJS.Timeout | null = null;
-  let known: Map<string, string> | null = null;
-  let knownLoading: Promise<Map<string, string>> | null = null;
+  let deleted = 0;
+  let known: Map<string, StoredVersion> | null = null;
+  let knownLoading: Promise<Map<string, StoredVersion>> | null = null;
+  /** Keys this run wrote or skipped as unchanged (only tracked with skipUnchanged). */
+  const seen = new Set<string>();
 
-  async function loadKnownHashes(): Promise<Map<string, string>> {
+  async function loadKnownHashes(): Promise<Map<string, StoredVersion>> {
     const spec = options.skipUnchanged!;
     const w = settings.window;
     if (!w) throw new AdhouseError('internal', `skipUnchanged on ${table} needs a run window`);
     const keyExpr = spec.key.map((k) => `toString(${sqlIdent(k)})`).join(", '\\t', ");
-    const rows = await queryRows<{ k: string; h: string }>(
+    const rows = await queryRows<{ k: string; h: string; d: number | string }>(
       settings.client,
-      `SELECT concat(${keyExpr}) AS k, toString(argMax(_hash, _ver)) AS h FROM ${table}
+      `SELECT concat(${keyExpr}) AS k, toString(argMax(_hash, _ver)) AS h, argMax(_deleted, _ver) AS d FROM ${table}
        WHERE ${sqlIdent(spec.dateColumn)} BETWEEN ${sqlDate(w.since)} AND ${sqlDate(w.until)} GROUP BY k`,
       settings.signal,
     );
-    return new Map(rows.map((r) => [r.k, r.h]));
+    return new Map(rows.map((r) => [r.k, { hash: r.h, deleted: Number(r.d) === 1 }]));
   }
 
   // Each batch is one INSERT whose body streams while rows arrive, so ClickHouse parses batch N while
@@ -136,9 +152,11 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
       current.stream.end(pending);
       pending = '';
     }
-    // At most two INSERTs outstanding: the one finishing and the one filling.
-    if (previous) await previous;
-    previous = current ? current.done : null;
+    // Chain before awaiting, so a timer-ended batch and a size-ended one never lose each other's INSERT;
+    // waiting for the prior link keeps at most two INSERTs outstanding (the finishing one and this one).
+    const prior = previous;
+    if (current) previous = prior ? prior.then(() => current.done) : current.done;
+    if (prior) await prior;
     if (failure) throw failure;
   }
 
@@ -161,6 +179,9 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
     get skipped() {
       return skipped;
     },
+    get deleted() {
+      return deleted;
+    },
     skip(n = 1) {
       skipped += n;
     },
@@ -172,8 +193,9 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
         if (options.skipUnchanged) {
           if (!known) known = await (knownLoading ??= loadKnownHashes());
           const key = options.skipUnchanged.key.map((k) => String(row[k])).join('\t');
+          seen.add(key);
           const stored = known.get(key);
-          if (stored === hash || (stored === undefined && options.isEmpty?.(row))) {
+          if ((stored && !stored.deleted && stored.hash === hash) || ((stored === undefined || stored.deleted) && options.isEmpty?.(row))) {
             skipped++;
             return;
           }
@@ -188,10 +210,34 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
       if (batch.rows >= settings.batchRows) await endBatch();
       else if (pending.length >= CHUNK_CHARS) await pushPending();
     },
+    async deleteUnseen(match) {
+      const spec = options.skipUnchanged;
+      if (!spec) throw new AdhouseError('internal', `deleteUnseen on ${table} needs skipUnchanged (the stored keys of the window)`);
+      if (!known) known = await (knownLoading ??= loadKnownHashes());
+      let marked = 0;
+      for (const [key, stored] of known) {
+        if (stored.deleted || seen.has(key)) continue;
+        const parts = key.split('\t');
+        const keyRow = Object.fromEntries(spec.key.map((k, i) => [k, parts[i]!]));
+        if (!match(keyRow)) continue;
+        const json = JSON.stringify({ ...keyRow, _deleted: 1 });
+        batch ??= openBatch();
+        pending += `${json.slice(0, -1)},"_hash":"${rowHash(json)}",${metaSuffix}\n`;
+        stored.deleted = true;
+        marked++;
+        if (pending.length >= CHUNK_CHARS) await pushPending();
+      }
+      deleted += marked;
+      return marked;
+    },
     async flush() {
       await endBatch();
-      if (previous) await previous;
-      previous = null;
+      // A timer may end another batch while we wait: wait until the chain stops growing.
+      while (previous) {
+        const waiting = previous;
+        await waiting;
+        if (previous === waiting) previous = null;
+      }
       if (failure) throw failure;
     },
   };

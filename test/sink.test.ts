@@ -1,0 +1,96 @@
+// The insert sink against a real ClickHouse: batching under a slow network, tombstones for vanished rows.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClickHouseClient } from '../src/clickhouse/client.js';
+import { createSink, type SinkSettings } from '../src/runtime/sink.js';
+import { freshWarehouse, type Warehouse } from './support/warehouse.js';
+
+/** The real client, with the n-th INSERT answer delayed by delayMs(n), as by an uneven slow link. */
+function slowNetwork(client: ClickHouseClient, delayMs: (n: number) => number): ClickHouseClient {
+  let calls = 0;
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop !== 'exec') return Reflect.get(target, prop, receiver);
+      return async (params: Parameters<ClickHouseClient['exec']>[0]) => {
+        const delay = delayMs(calls++);
+        const res = await target.exec(params);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        return res;
+      };
+    },
+  });
+}
+
+describe('insert sink', () => {
+  let wh: Warehouse;
+  let version = 1;
+  const settings = (over: Partial<SinkSettings> = {}): SinkSettings => ({
+    client: wh.client,
+    table: 'items',
+    runId: `run-${version}`,
+    version: version++,
+    batchRows: 1000,
+    flushMs: 5000,
+    window: { since: '2026-01-01', until: '2026-01-31' },
+    ...over,
+  });
+  const count = async (where = '1') => Number((await wh.query<{ c: string }>(`SELECT count() AS c FROM items FINAL WHERE ${where}`))[0]!.c);
+
+  beforeAll(async () => {
+    wh = await freshWarehouse();
+    await wh.client.command({
+      query: `CREATE TABLE items (id UInt64, date Date, v UInt32, _hash UInt64, _deleted UInt8 DEFAULT 0, _ver UInt64, _loaded_at DateTime('UTC'), _run_id String)
+              ENGINE = ReplacingMergeTree(_ver) ORDER BY (id, date)`,
+    });
+  });
+  afterAll(async () => wh.drop());
+
+  it('flush waits for every INSERT even when time-based flushes overlap a slow one', async () => {
+    // Batch 1 answers after 100 ms, batch 2 after 400 ms, later ones at once. Batches 1 and 2 are ended by
+    // the flush timer (the pauses below let time pass; time is what the timer reacts to), batch 3 by size.
+    const sink = createSink(settings({ client: slowNetwork(wh.client, (n) => [100, 400][n] ?? 0), flushMs: 1, batchRows: 3 }));
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 20));
+    await sink.write({ id: 10_000, date: '2026-01-01', v: 0 });
+    await pause();
+    await sink.write({ id: 10_001, date: '2026-01-01', v: 1 });
+    await pause();
+    for (let i = 2; i < 5; i++) await sink.write({ id: 10_000 + i, date: '2026-01-01', v: i });
+    await sink.flush();
+    expect(sink.written).toBe(5);
+    expect(await count('id >= 10000')).toBe(5);
+  });
+
+  it('marks keys that vanished upstream as deleted, and revives them when they return', async () => {
+    const rows = [1, 2, 3].map((id) => ({ id, date: '2026-01-05', v: id }));
+    const opts = { skipUnchanged: { key: ['id', 'date'], dateColumn: 'date' } } as const;
+    const first = createSink(settings(), opts);
+    for (const r of rows) await first.write(r);
+    await first.flush();
+
+    const second = createSink(settings(), opts);
+    await second.write(rows[0]!);
+    await second.write(rows[1]!);
+    expect(await second.deleteUnseen((key) => key.date === '2026-01-05' && key.id !== '999')).toBe(1);
+    await second.flush();
+    expect([second.skipped, second.written, second.deleted]).toEqual([2, 0, 1]);
+    expect(await count("date = '2026-01-05' AND _deleted = 0")).toBe(2);
+    expect(await count("id = 3 AND _deleted = 1")).toBe(1);
+
+    // Nothing is deleted twice, and out-of-scope keys are left alone.
+    const third = createSink(settings(), opts);
+    expect(await third.deleteUnseen((key) => key.id === '1')).toBe(1);
+    await third.flush();
+    expect(await count('id = 1 AND _deleted = 1')).toBe(1);
+
+    const fourth = createSink(settings(), opts);
+    for (const r of rows) await fourth.write(r);
+    await fourth.flush();
+    expect(fourth.written).toBe(2); // ids 1 and 3 come back; 2 is unchanged
+    expect(await count("date = '2026-01-05' AND _deleted = 0")).toBe(3);
+  });
+
+  it('surfaces an INSERT that ClickHouse rejects', async () => {
+    const sink = createSink(settings());
+    await sink.write({ id: 'not a number', date: '2026-01-01', v: 1 });
+    await expect(sink.flush()).rejects.toThrow(/Cannot parse|parse/i);
+  });
+});
