@@ -5,6 +5,7 @@ import { queryRows } from '../clickhouse/client.js';
 import { sqlString } from '../clickhouse/literal.js';
 import { addDays, dayChunks, isDay, todayIn } from '../runtime/dates.js';
 import { runLoader } from '../runtime/run-loader.js';
+import { LOADERS } from '../../loaders/registry.js';
 import { ensureClickHouse, loaderOrExit, say, setup, UsageError } from './common.js';
 import { abortOnSignals, describeRun } from './load.js';
 
@@ -23,7 +24,7 @@ export function registerBackfill(program: Command): void {
   program
     .command('backfill')
     .description('historical load in resumable chunks (re-run the same command to resume); never moves the incremental cursor')
-    .argument('<source>', 'vk_ads | direct')
+    .argument('<source>', LOADERS.map((l) => l.name).join(' | '))
     .requiredOption('--since <date>', 'first day, YYYY-MM-DD')
     .option('--until <date>', 'last day, inclusive (default yesterday)')
     .option('--chunk-days <n>', 'days per chunk', '7')

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { runLoader, type RunSummary } from '../runtime/run-loader.js';
+import { LOADERS } from '../../loaders/registry.js';
 import { ensureClickHouse, loaderOrExit, say, setup } from './common.js';
 
 /** SIGINT/SIGTERM abort the run so it is recorded `interrupted`; a second signal exits at once. */
@@ -27,7 +28,7 @@ export function registerLoad(program: Command): void {
   program
     .command('load')
     .description('one run of one loader; without dates: from the cursor with the source\'s lookback up to yesterday')
-    .argument('<source>', 'vk_ads | direct')
+    .argument('<source>', LOADERS.map((l) => l.name).join(' | '))
     .option('--since <date>', 'first day to load, YYYY-MM-DD (reporting time zone)')
     .option('--until <date>', 'last day to load, inclusive (default yesterday)')
     .option('--account <id>', 'only this account / client login')
