@@ -2,7 +2,8 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, splitStatements, viewName } from '../src/clickhouse/migrate.js';
+import { connect } from '../src/clickhouse/client.js';
+import { assertMigrated, migrate, splitStatements, viewName } from '../src/clickhouse/migrate.js';
 import { clickhouseConfig } from '../src/config/clickhouse.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
 
@@ -35,7 +36,28 @@ describe('migrate', () => {
     expect((await migrate(ch, { sqlDir: dir })).views).toEqual(['v_a']);
     writeFileSync(path.join(dir, 'migrations', '0001_a.sql'), 'CREATE TABLE IF NOT EXISTS a (x UInt16) ENGINE = MergeTree ORDER BY x;');
     await expect(migrate(ch, { sqlDir: dir })).rejects.toThrow(/0001_a\.sql was edited/);
+    const client = connect(ch);
+    await expect(assertMigrated(client, ch.database, dir)).rejects.toThrow(/0001_a\.sql was edited/);
+    writeFileSync(path.join(dir, 'migrations', '0001_a.sql'), 'CREATE TABLE IF NOT EXISTS a (x UInt8) ENGINE = MergeTree ORDER BY x;');
+    writeFileSync(path.join(dir, 'migrations', '0002_b.sql'), 'CREATE TABLE IF NOT EXISTS b (x UInt8) ENGINE = MergeTree ORDER BY x;');
+    await expect(assertMigrated(client, ch.database, dir)).rejects.toThrow(/is behind the code \(pending: 0002_b\.sql\): run `adhouse migrate`/);
+    await client.close();
     await wh.client.command({ query: `DROP DATABASE IF EXISTS ${wh.database}_edit` });
+  });
+});
+
+describe('loads refuse an unmigrated database', () => {
+  it('names the command to run', async () => {
+    const wh = await freshWarehouse();
+    const ch = clickhouseConfig({ ...wh.env, CH_DATABASE: `${wh.database}_empty` });
+    const admin = connect(ch, { database: null });
+    await admin.command({ query: `CREATE DATABASE ${ch.database}` });
+    const client = connect(ch);
+    await expect(assertMigrated(client, ch.database)).rejects.toThrow(/has no schema yet: run `adhouse migrate` first/);
+    await client.close();
+    await admin.command({ query: `DROP DATABASE ${ch.database}` });
+    await admin.close();
+    await wh.drop();
   });
 });
 

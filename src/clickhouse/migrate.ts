@@ -90,6 +90,25 @@ async function ensureMigrationsTable(client: ClickHouseClient): Promise<void> {
   });
 }
 
+/**
+ * Refuses to work on a database whose schema is behind the code (pending migrations) or was built from
+ * edited files; commands that read or write data call it first, so the answer is "run adhouse migrate",
+ * not an unknown-column error halfway through a load.
+ */
+export async function assertMigrated(client: ClickHouseClient, database: string, sqlDir = SQL_DIR): Promise<void> {
+  const files = readSqlFiles(path.join(sqlDir, 'migrations'));
+  let done: Map<string, string>;
+  try {
+    done = new Map((await queryRows<{ name: string; checksum: string }>(client, 'SELECT name, checksum FROM meta_schema_migrations')).map((r) => [r.name, r.checksum]));
+  } catch {
+    throw new AdhouseError('config', `database ${database} has no schema yet: run \`adhouse migrate\` first`);
+  }
+  const edited = files.filter((f) => done.has(f.name) && done.get(f.name) !== f.checksum).map((f) => f.name);
+  if (edited.length) throw new AdhouseError('config', `migration ${edited[0]} was edited after it was applied (checksum differs); add a new migration file instead of changing an applied one`);
+  const pending = files.filter((f) => !done.has(f.name)).map((f) => f.name);
+  if (pending.length) throw new AdhouseError('config', `database ${database} is behind the code (pending: ${pending.join(', ')}): run \`adhouse migrate\``);
+}
+
 export async function migrate(ch: ClickHouseConfig, opts: { sqlDir?: string; say?: (line: string) => void } = {}): Promise<MigrateResult> {
   const sqlDir = opts.sqlDir ?? SQL_DIR;
   const say = opts.say ?? (() => {});

@@ -33,7 +33,9 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: Env = process.en
     const variable = String(issue.path[0] ?? '?');
     const got = input[variable];
     const shown = got === undefined ? 'it is not set' : showValue(variable, got);
-    throw new ConfigError(`${variable}: ${issue.message}; ${shown}`);
+    // zod's stock text for a missing value ("Invalid input: expected string, received undefined") says less than "required".
+    const expected = got === undefined && /received undefined/.test(issue.message) ? 'required' : issue.message;
+    throw new ConfigError(`${variable}: ${expected}; ${shown}`);
   }
   registerSecretsIn(result.data);
   return result.data;

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { connect, type ClickHouseClient } from '../clickhouse/client.js';
+import { assertMigrated } from '../clickhouse/migrate.js';
 import { clickhouseConfig } from '../config/clickhouse.js';
 import { parseEnv, type Env } from '../config/env.js';
 import { runtimeConfig } from '../config/runtime.js';
@@ -78,6 +79,7 @@ async function runWithClient(
 ): Promise<RunSummary> {
   // A bad variable stops the run before anything is recorded: one line naming it (ConfigError, exit 2).
   const config = parseEnv(loader.config, env);
+  await assertMigrated(client, clickhouseConfig(env).database);
   const { interrupted, alive } = await settleStaleRuns(client, loader.name);
   for (const run of interrupted) log.warn({ runId: run.run_id }, `marked run ${run.run_id} interrupted: its process is gone`);
   if (alive.length > 0) {
