@@ -89,8 +89,39 @@ describe('vk_ads load into ClickHouse', () => {
     }
   });
 
+  it('a day corrected to zero upstream (refund) replaces the stored non-zero row with a zero row', async () => {
+    const wh3 = await freshWarehouse();
+    const refunded = await startSandbox({ seed: SEED, faults: new Set(['refund']) });
+    try {
+      const first = await runLoader(vkAds, { env: { ...wh3.env, ...sandbox.env }, since: SINCE, until: UNTIL });
+      expectBalanced(first);
+      expect(await factTotals(wh3)).toEqual(truthRow);
+      const after = expectedVkTotals(SEED, SINCE, UNTIL, undefined, { refund: true });
+      expect(after.zeroed).toBeGreaterThan(10);
+      // A second pull of the same window from an upstream that has zeroed those days.
+      const second = await runLoader(vkAds, { env: { ...wh3.env, ...refunded.env }, since: SINCE, until: UNTIL });
+      expectBalanced(second);
+      expect(second.tables.fact_vk_ads_daily).toBe(after.zeroed);
+      // FINAL sums equal the corrected truth; the corrected days are present as zero rows.
+      expect(await factTotals(wh3)).toEqual({ rows: after.rows + after.zeroed, shows: after.shows, clicks: after.clicks, spent: after.spent });
+      const [z] = await wh3.query<{ n: string; nonzero: string }>(
+        `SELECT count() AS n, countIf(shows != 0 OR spent != 0 OR clicks != 0) AS nonzero FROM fact_vk_ads_daily FINAL
+         WHERE date BETWEEN toDate('${SINCE}') AND toDate('${UNTIL}') AND _deleted = 0 AND shows = 0 AND spent = 0`,
+      );
+      expect(Number(z!.n)).toBe(after.zeroed);
+      expect(Number(z!.nonzero)).toBe(0);
+      // A third pull changes nothing: zero rows that are stored as zero are not rewritten.
+      const third = await runLoader(vkAds, { env: { ...wh3.env, ...refunded.env }, since: SINCE, until: UNTIL });
+      expectBalanced(third);
+      expect(third.tables.fact_vk_ads_daily ?? 0).toBe(0);
+    } finally {
+      await refunded.close();
+      await wh3.drop();
+    }
+  });
+
   it('with rate limits, 5xx, token expiry and malformed rows: same totals, bad rows quarantined', async () => {
-    const faulty = await startSandbox({ seed: SEED, faults: new Set(['rate_limit', '5xx', 'token_expiry', 'malformed', 'duplicate_rows']) });
+    const faulty = await startSandbox({ seed: SEED, faults: new Set(['rate_limit', '5xx', 'token_expiry', 'malformed', 'duplicate_rows', 'list_churn']) });
     const wh2 = await freshWarehouse();
     try {
       const s = await runLoader(vkAds, { env: { ...wh2.env, ...faulty.env }, since: SINCE, until: UNTIL });

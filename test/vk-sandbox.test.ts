@@ -190,6 +190,139 @@ describe('vk sandbox: statistics', () => {
   });
 });
 
+describe('vk sandbox: paging while the cabinet changes (list_churn)', () => {
+  type Page = { count: number; items: Array<{ id: number }> };
+  const listAll = async (sb: VkSandbox, token: string, kind: string, sorting?: string) => {
+    const seen: number[] = [];
+    for (let offset = 0; ; ) {
+      const q = `_status__in=active,blocked,deleted&limit=50&offset=${offset}${sorting ? `&sorting=${sorting}` : ''}`;
+      const page = (await (await fetch(`${sb.url}/api/v2/${kind}.json?${q}`, { headers: { authorization: `Bearer ${token}` } })).json()) as Page;
+      seen.push(...page.items.map((i) => i.id));
+      offset += page.items.length;
+      if (page.items.length === 0 || offset >= page.count) return seen;
+    }
+  };
+
+  it('honours sorting=id / -id and refuses unknown sorting fields', async () => {
+    const sb = await startSandbox({ seed: 1, faults: new Set() });
+    try {
+      const token = await mint(sb);
+      const get = async (q: string) => (await (await fetch(`${sb.url}/api/v2/banners.json?_status__in=active,blocked,deleted&limit=50&${q}`, { headers: { authorization: `Bearer ${token}` } })).json()) as Page;
+      const asc = (await get('sorting=id')).items.map((i) => i.id);
+      expect(asc).toEqual([...asc].sort((a, b) => a - b));
+      const desc = (await get('sorting=-id')).items.map((i) => i.id);
+      expect(desc).toEqual([...desc].sort((a, b) => b - a));
+      expect(desc[0]).toBeGreaterThan(asc[asc.length - 1]!);
+      // The default order is not by id (here: recently changed first).
+      const dflt = (await get('')).items.map((i) => i.id);
+      expect(dflt).not.toEqual(asc);
+      const bad = await fetch(`${sb.url}/api/v2/banners.json?sorting=secret`, { headers: { authorization: `Bearer ${token}` } });
+      expect(bad.status).toBe(400);
+    } finally {
+      await sb.close();
+    }
+  });
+
+  it('without sorting a new object at the front skips an existing one; the client (sorting=id) lists each exactly once', async () => {
+    const base = await startSandbox({ seed: 1, faults: new Set() });
+    const before = await listAll(base, await mint(base), 'banners', 'id');
+    await base.close();
+    expect(before.length).toBe(54); // seed 1: two pages for the direct account
+
+    // Raw paging in the default order while objects are created / edited between pages.
+    const raw = await startSandbox({ seed: 1, faults: new Set(['list_churn']) });
+    try {
+      const seen = await listAll(raw, await mint(raw), 'banners');
+      expect(raw.counters.churned).toBeGreaterThan(0);
+      const missed = before.filter((id) => !seen.includes(id));
+      expect(missed.length).toBeGreaterThan(0);
+    } finally {
+      await raw.close();
+    }
+
+    // The API client: every pre-existing banner (and group, plan) exactly once.
+    const sb = await startSandbox({ seed: 1, faults: new Set(['list_churn']) });
+    try {
+      const api = apiFor(sb);
+      const ids: number[] = [];
+      for await (const page of api.banners()) for (const b of page) if (b.ok) ids.push(b.value.id);
+      expect(sb.counters.churned).toBeGreaterThan(0);
+      for (const id of before) expect(ids.filter((x) => x === id)).toHaveLength(1);
+      expect(new Set(ids).size).toBe(ids.length);
+      for (const kind of ['adPlans', 'adGroups'] as const) {
+        const got: number[] = [];
+        for await (const page of api[kind]()) for (const o of page) if (o.ok) got.push(o.value.id);
+        expect(new Set(got).size).toBe(got.length);
+      }
+    } finally {
+      await sb.close();
+    }
+  });
+
+  it('the client sends sorting=id on every list, agency clients included', async () => {
+    const sb = await startSandbox({ seed: 1, faults: new Set() });
+    try {
+      const seen: string[] = [];
+      const fetchImpl = (async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+        const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+        if (!url.includes('/oauth2/')) seen.push(url);
+        return fetch(input, init);
+      }) as typeof fetch;
+      const client = createHttpClient({ source: 'vk_ads', timeoutMs: 5000, maxRetries: 0, backoffBaseMs: 5, backoffMaxMs: 50, maxWaitMs: 5000, requestsPerSecond: 1000, concurrency: 4, fetchImpl });
+      const agencyApp = VK_SANDBOX_APPS[1]!;
+      const account: VkAccount = { id: 'agency_self', client_id: agencyApp.client_id, client_secret: agencyApp.client_secret };
+      const tokens = createTokenStore({ dir: mkdtempSync(path.join(os.tmpdir(), 'vk-sbx-')), apiUrl: sb.url, http: client });
+      const agencyApi = createVkApi({ http: client, baseUrl: sb.url, tokens, account });
+      const clients: string[] = [];
+      for await (const page of agencyApi.agencyClients()) for (const c of page) if (c.ok) clients.push(c.value.user.username);
+      expect(clients).toEqual(['agency_client_1']);
+      const api = apiFor(sb);
+      for (const kind of ['adPlans', 'adGroups', 'banners'] as const) for await (const _ of api[kind]()) void _;
+      expect(seen.filter((u) => /agency\/clients/.test(u))).not.toHaveLength(0);
+      for (const u of seen) expect(new URL(u).searchParams.get('sorting')).toBe('id');
+    } finally {
+      await sb.close();
+    }
+  });
+});
+
+describe('vk sandbox: a stricter date cap (date_limit_92)', () => {
+  it('a long range refused with ERR_LIMIT_EXCEEDED is split by dates first: few failing calls, every day back', async () => {
+    const sb = await startSandbox({ seed: 7, faults: new Set(['date_limit_92']) });
+    try {
+      const token = await mint(sb);
+      const all = (await (await fetch(`${sb.url}/api/v2/banners.json?_status__in=active,blocked,deleted&limit=50&sorting=id`, { headers: { authorization: `Bearer ${token}` } })).json()) as { items: Array<{ id: number }> };
+      const ids = all.items.map((b) => b.id);
+      expect(ids.length).toBeGreaterThan(20);
+      const refused = await fetch(`${sb.url}/api/v2/statistics/banners/day.json?id=${ids[0]}&date_from=2025-01-01&date_to=2025-04-03`, { headers: { authorization: `Bearer ${token}` } });
+      expect(await refused.json()).toMatchObject({ error: { code: 'ERR_LIMIT_EXCEEDED' } });
+      const failed0 = sb.counters.limitExceeded;
+      const chunks = await apiFor(sb).bannerDays(ids, '2025-01-01', '2025-12-31');
+      expect(sb.counters.limitExceeded - failed0).toBeLessThanOrEqual(3);
+      expect(chunks.every((c) => c.ids.length === ids.length)).toBe(true);
+      const days = new Set(chunks.flatMap((c) => c.items.flatMap((i) => (i.rows as Array<{ date: string }>).map((r) => r.date))));
+      expect(days.size).toBe(365);
+      for (const id of ids) expect(chunks.flatMap((c) => c.items).filter((i) => i.id === id)).toHaveLength(chunks.length);
+    } finally {
+      await sb.close();
+    }
+  });
+
+  it('a short range that is refused still halves the ids first', async () => {
+    const sb = await startSandbox({ seed: 7, faults: new Set() });
+    try {
+      const token = await mint(sb);
+      const all = (await (await fetch(`${sb.url}/api/v2/banners.json?_status__in=active,blocked,deleted&limit=50&sorting=id`, { headers: { authorization: `Bearer ${token}` } })).json()) as { items: Array<{ id: number }> };
+      const many = Array.from({ length: 300 }, (_, i) => all.items[i % all.items.length]!.id);
+      const chunks = await apiFor(sb).bannerDays(many, '2026-01-01', '2026-01-31');
+      expect(sb.counters.limitExceeded).toBe(1);
+      expect(chunks.map((c) => [c.ids.length, c.from, c.to])).toEqual([[150, '2026-01-01', '2026-01-31'], [150, '2026-01-01', '2026-01-31']]);
+    } finally {
+      await sb.close();
+    }
+  });
+});
+
 describe('vk sandbox: rate limits and chaos', () => {
   it('answers 429 once the per-second budget is spent; the client waits to the next second and succeeds', async () => {
     const sb = await startSandbox({ seed: 3, faults: new Set(['rate_limit']) });

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createVkApi, type VkAccount } from '../loaders/vk_ads/api.js';
 import { startSandbox, VK_SANDBOX_APPS, type VkSandbox } from '../loaders/vk_ads/sandbox.js';
 import { createTokenStore, tokenFileName } from '../loaders/vk_ads/token-store.js';
@@ -12,6 +12,35 @@ import { createHttpClient } from '../src/runtime/http.js';
 
 const http = () => createHttpClient({ source: 'vk_ads', timeoutMs: 5000, maxRetries: 5, backoffBaseMs: 5, backoffMaxMs: 50, maxWaitMs: 5000, requestsPerSecond: 1000, concurrency: 4 });
 const DAY = 86_400_000;
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/**
+ * An HTTP client whose first token-endpoint call is held until `open()`: a worker that is "slow" inside the
+ * lock, for as long as the test wants. `firstCall` resolves when that call arrives; `calls` counts them all.
+ */
+function gatedHttp() {
+  const arrived = deferred();
+  const gate = deferred();
+  const state = { calls: 0 };
+  const fetchImpl = (async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    if (url.includes('/oauth2/token.json')) {
+      state.calls++;
+      if (state.calls === 1) {
+        arrived.resolve();
+        await gate.promise;
+      }
+    }
+    return fetch(input, init);
+  }) as typeof fetch;
+  const client = createHttpClient({ source: 'vk_ads', timeoutMs: 30_000, maxRetries: 0, backoffBaseMs: 5, backoffMaxMs: 50, maxWaitMs: 5000, requestsPerSecond: 1000, concurrency: 4, fetchImpl });
+  return { http: client, firstCall: arrived.promise, open: gate.resolve, get calls() { return state.calls; } };
+}
 
 describe('vk token store', () => {
   let sandbox: VkSandbox;
@@ -170,5 +199,94 @@ describe('vk token store', () => {
     const token = await store().getToken(direct);
     expect((await userJson(token)).status).toBe(200);
     expect(existsSync(lock)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.includes('.lock'))).toEqual([]);
+  });
+
+  it('two workers that both judge a lock stale: only one takes it over, the other waits; one mint', async () => {
+    const { writeFileSync, utimesSync } = await import('node:fs');
+    const lock = path.join(dir, `${tokenFileName(direct)}.lock`);
+    writeFileSync(lock, '99999 dead\n');
+    const old = new Date(Date.now() - 5 * 60_000);
+    utimesSync(lock, old, old);
+    const mints = sandbox.counters.mints;
+    const net = gatedHttp();
+    // Worker B (its own store = its own process) sees the stale lock and is held right there...
+    const bSawStale = deferred();
+    const releaseB = deferred();
+    let released = false;
+    let bWaitsAfterRelease = 0;
+    const storeB = createTokenStore({
+      dir,
+      apiUrl: sandbox.url,
+      http: net.http,
+      lockProbe: {
+        staleSeen: async () => {
+          bSawStale.resolve();
+          await releaseB.promise;
+        },
+        waiting: () => {
+          if (released) bWaitsAfterRelease++;
+        },
+      },
+    });
+    const b = storeB.getToken(direct);
+    await bSawStale.promise;
+    // ...while worker A also judges it stale, takes it over and is inside its (held) mint.
+    const a = createTokenStore({ dir, apiUrl: sandbox.url, http: net.http }).getToken(direct);
+    await net.firstCall;
+    // Now B acts on its (outdated) stale verdict: it must not take A's fresh lock.
+    released = true;
+    releaseB.resolve();
+    await vi.waitFor(() => expect(bWaitsAfterRelease > 0 || net.calls > 1).toBe(true), { timeout: 5000, interval: 5 });
+    expect(net.calls).toBe(1); // B never reached the token endpoint while A held the lock
+    net.open();
+    const [ta, tb] = await Promise.all([a, b]);
+    expect(tb).toBe(ta);
+    expect(sandbox.counters.mints - mints).toBe(1);
+    expect((await userJson(ta)).status).toBe(200);
+    expect(readdirSync(dir).filter((f) => f.includes('.lock'))).toEqual([]);
+  });
+
+  it('many workers racing for a stale lock: one mint, one live token', async () => {
+    const { writeFileSync, utimesSync } = await import('node:fs');
+    const lock = path.join(dir, `${tokenFileName(direct)}.lock`);
+    writeFileSync(lock, '99999 dead\n');
+    const old = new Date(Date.now() - 5 * 60_000);
+    utimesSync(lock, old, old);
+    const mints = sandbox.counters.mints;
+    const tokens = await Promise.all(Array.from({ length: 8 }, () => store().getToken(direct)));
+    expect(new Set(tokens).size).toBe(1);
+    expect(sandbox.counters.mints - mints).toBe(1);
+    expect(sandbox.liveTokens(direct.client_id, 'direct_user')).toBe(1);
+    expect(readdirSync(dir).filter((f) => f.includes('.lock'))).toEqual([]);
+  });
+
+  it('a holder whose token call outlasts the stale age renews its lock and is not taken over', async () => {
+    const timing = { lockStaleMs: 200, lockRenewMs: 40 };
+    const net = gatedHttp();
+    let renewals = 0;
+    let bWaits = 0;
+    const mints = sandbox.counters.mints;
+    const a = createTokenStore({ dir, apiUrl: sandbox.url, http: net.http, ...timing, lockProbe: { renewed: () => void renewals++ } }).getToken(direct);
+    await net.firstCall; // A holds the lock and its mint hangs
+    const heldSince = Date.now();
+    const b = createTokenStore({ dir, apiUrl: sandbox.url, http: net.http, ...timing, lockProbe: { waiting: () => void bWaits++ } }).getToken(direct);
+    // Until A has held the lock for 3x the stale age (or B wrongly took it and called the token endpoint).
+    await vi.waitFor(
+      () => {
+        if (net.calls > 1) return;
+        expect(Date.now() - heldSince).toBeGreaterThan(3 * timing.lockStaleMs);
+        expect(bWaits).toBeGreaterThan(0);
+      },
+      { timeout: 5000, interval: 20 },
+    );
+    expect(net.calls).toBe(1);
+    expect(renewals).toBeGreaterThan(0);
+    net.open();
+    const [ta, tb] = await Promise.all([a, b]);
+    expect(tb).toBe(ta);
+    expect(sandbox.counters.mints - mints).toBe(1);
+    expect((await userJson(ta)).status).toBe(200);
+    expect(readdirSync(dir).filter((f) => f.includes('.lock'))).toEqual([]);
   });
 });

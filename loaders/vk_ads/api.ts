@@ -55,6 +55,13 @@ export const bannerSchema = z.looseObject({
 });
 export type VkBanner = z.infer<typeof bannerSchema>;
 
+export const agencyClientSchema = z.looseObject({
+  user: z.looseObject({ id: intLike, username: z.string(), status: z.string().optional() }),
+  status: z.string().optional(),
+  access_type: z.string().optional(),
+});
+export type VkAgencyClient = z.infer<typeof agencyClientSchema>;
+
 const listSchema = z.looseObject({ count: intLike, offset: intLike.optional(), items: z.array(z.unknown()) });
 
 const statsItemSchema = z.looseObject({
@@ -159,6 +166,17 @@ function parseBody<T>(res: HttpResponse, schema: z.ZodType<T>, what: string): T 
 export const PAGE_LIMIT = 50;
 export const STATS_MAX_IDS = 200;
 export const STATS_MAX_DAYS = 366;
+/**
+ * Above this many days an ERR_LIMIT_EXCEEDED is blamed on the date range first: third-party code splits
+ * ranges >92 days (A5, [unverified]); halving 200 ids first would cost ~8 failing calls per level.
+ */
+export const STATS_SPLIT_DAYS = 92;
+/**
+ * Offset paging needs a stable order: without `sorting` VK's order is unspecified, and an object created
+ * or edited while we page can shift offsets so another is skipped. Ids are never renumbered and new ones
+ * are larger, so by id new objects only append.
+ */
+export const LIST_SORTING = 'id';
 /** Every object, deleted ones included: stats of deleted banners are still history (A3). */
 export const ALL_STATUSES = 'active,blocked,deleted';
 
@@ -180,7 +198,12 @@ export interface VkApi {
   adPlans(): AsyncGenerator<Array<Validated<VkAdPlan>>>;
   adGroups(): AsyncGenerator<Array<Validated<VkAdGroup>>>;
   banners(): AsyncGenerator<Array<Validated<VkBanner>>>;
-  /** Daily banner stats for ≤200 ids; on ERR_LIMIT_EXCEEDED the ids (then the dates) are halved and retried. */
+  /** An agency token's clients (`/api/v2/agency/clients.json`), to find `agency_client_name`s. */
+  agencyClients(): AsyncGenerator<Array<Validated<VkAgencyClient>>>;
+  /**
+   * Daily banner stats for ≤200 ids; on ERR_LIMIT_EXCEEDED the range is cut into ≤92-day parts when it is
+   * longer, otherwise the ids (then the dates) are halved, and retried.
+   */
   bannerDays(ids: number[], from: string, to: string): Promise<StatsChunk[]>;
 }
 
@@ -235,10 +258,11 @@ export function createVkApi(opts: VkApiOptions): VkApi {
     });
   }
 
-  async function* list<T>(kind: keyof typeof FIELDS, schema: z.ZodType<T>): AsyncGenerator<Array<Validated<T>>> {
+  async function* list<T>(kind: keyof typeof FIELDS | 'agency/clients', schema: z.ZodType<T>): AsyncGenerator<Array<Validated<T>>> {
     let offset = 0;
+    const filters = kind === 'agency/clients' ? {} : { fields: FIELDS[kind].join(','), _status__in: ALL_STATUSES };
     for (;;) {
-      const page = await get(`/api/v2/${kind}.json`, { fields: FIELDS[kind].join(','), limit: PAGE_LIMIT, offset, _status__in: ALL_STATUSES }, listSchema, `${kind} list`);
+      const page = await get(`/api/v2/${kind}.json`, { ...filters, sorting: LIST_SORTING, limit: PAGE_LIMIT, offset }, listSchema, `${kind} list`);
       yield page.items.map((raw): Validated<T> => {
         const r = schema.safeParse(raw);
         if (r.success) return { ok: true, value: r.data, raw };
@@ -263,13 +287,20 @@ export function createVkApi(opts: VkApiOptions): VkApi {
       },
     );
     if (!answer.limited) return [{ ids, from, to, items: answer.items }];
-    // The real caps are not published beyond "200 ids, ~1 year": halve until the server accepts.
+    // The real caps are not published beyond "200 ids, ~1 year". A long range is the likelier culprit
+    // (a stricter 92-day cap), so cut it first; otherwise halve the ids, then the dates.
+    const days = dayChunks(from, to, 1).length;
+    if (days > STATS_SPLIT_DAYS) {
+      opts.log?.info({ account: account.id, days }, `VK ERR_LIMIT_EXCEEDED: splitting the date range into ≤${STATS_SPLIT_DAYS}-day parts`);
+      const out: StatsChunk[] = [];
+      for (const part of dayChunks(from, to, STATS_SPLIT_DAYS)) out.push(...(await bannerDays(ids, part.since, part.until)));
+      return out;
+    }
     if (ids.length > 1) {
       const mid = Math.ceil(ids.length / 2);
       opts.log?.info({ account: account.id, ids: ids.length }, 'VK ERR_LIMIT_EXCEEDED: halving the id batch');
       return [...(await bannerDays(ids.slice(0, mid), from, to)), ...(await bannerDays(ids.slice(mid), from, to))];
     }
-    const days = dayChunks(from, to, 1).length;
     if (days > 1) {
       const half = dayChunks(from, to, Math.ceil(days / 2));
       opts.log?.info({ account: account.id, days }, 'VK ERR_LIMIT_EXCEEDED: halving the date range');
@@ -288,6 +319,7 @@ export function createVkApi(opts: VkApiOptions): VkApi {
     adPlans: () => list('ad_plans', adPlanSchema),
     adGroups: () => list('ad_groups', adGroupSchema),
     banners: () => list('banners', bannerSchema),
+    agencyClients: () => list('agency/clients', agencyClientSchema),
     bannerDays,
   };
 }

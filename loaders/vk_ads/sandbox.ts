@@ -215,11 +215,30 @@ export function isDuplicated(seed: number, bannerId: number, date: string): bool
   return hashSeed(seed, 'vk-dup', bannerId, date) % 6 === 0;
 }
 
+/** Under `refund`: (banner, date) pairs whose stats are corrected to zero upstream (a refund / fraud write-off). */
+export function isRefunded(seed: number, bannerId: number, date: string): boolean {
+  return hashSeed(seed, 'vk-refund', bannerId, date) % 5 === 0;
+}
+
+/** What the sandbox serves for one banner and day under the given faults (only `refund` changes the numbers). */
+export function servedDayStats(seed: number, banner: Pick<SbBanner, 'id' | 'silent'>, date: string, faults: { refund?: boolean } = {}): DayStats {
+  if (faults.refund && isRefunded(seed, banner.id, date)) return { shows: 0, clicks: 0, goals: 0, spentCents: 0 };
+  return bannerDayStats(seed, banner, date);
+}
+
 /**
  * Ground truth for tests: what fact_vk_ads_daily FINAL must hold after loading [since, until] for the
  * given env account labels (default both): non-zero days only (zero days are skipped by design).
+ * With `refund`, the numbers as the `refund` fault serves them; `zeroed` counts the days that are non-zero
+ * without the fault and zero with it (a load before and after the correction must hold them as zero rows).
  */
-export function expectedVkTotals(seed: number, since: string, until: string, accountIds?: string[]): { rows: number; shows: number; clicks: number; goals: number; spent: number } {
+export function expectedVkTotals(
+  seed: number,
+  since: string,
+  until: string,
+  accountIds?: string[],
+  faults: { refund?: boolean } = {},
+): { rows: number; shows: number; clicks: number; goals: number; spent: number; zeroed: number } {
   const world = vkWorld(seed);
   const labels = (accountIds ?? Object.keys(VK_SANDBOX_ACCOUNTS)) as Array<keyof typeof VK_SANDBOX_ACCOUNTS>;
   let rows = 0;
@@ -227,12 +246,16 @@ export function expectedVkTotals(seed: number, since: string, until: string, acc
   let clicks = 0;
   let goals = 0;
   let cents = 0;
+  let zeroed = 0;
   for (const label of labels) {
     const user = world.users.get(VK_SANDBOX_ACCOUNTS[label].userId)!;
     for (const banner of user.banners) {
       for (let d = since; d <= until; d = addDays(d, 1)) {
-        const s = bannerDayStats(seed, banner, d);
-        if (isZero(s)) continue;
+        const s = servedDayStats(seed, banner, d, faults);
+        if (isZero(s)) {
+          if (!isZero(bannerDayStats(seed, banner, d))) zeroed++;
+          continue;
+        }
         rows++;
         shows += s.shows;
         clicks += s.clicks;
@@ -241,7 +264,7 @@ export function expectedVkTotals(seed: number, since: string, until: string, acc
       }
     }
   }
-  return { rows, shows, clicks, goals, spent: cents / 100 };
+  return { rows, shows, clicks, goals, spent: cents / 100, zeroed };
 }
 
 // ---- the HTTP fake ----------------------------------------------------------------------------
@@ -255,6 +278,10 @@ export interface VkSandboxCounters {
   errors5xx: number;
   expiredAnswers: number;
   statsRequests: number;
+  /** 400 ERR_LIMIT_EXCEEDED answers from the statistics endpoints. */
+  limitExceeded: number;
+  /** Objects created by the `list_churn` fault. */
+  churned: number;
 }
 
 export interface VkSandbox extends RunningSandbox {
@@ -282,6 +309,8 @@ const PAGE_MAX = 50;
 const V3_PAGE_MAX = 250;
 const STATS_MAX_IDS = 200;
 const STATS_MAX_DAYS = 366;
+/** Under `date_limit_92`: the stricter day cap a third-party client assumes (A5). */
+const STATS_MAX_DAYS_STRICT = 92;
 
 type Json = Record<string, unknown>;
 
@@ -303,14 +332,31 @@ export async function startSandbox(opts: SandboxOptions): Promise<VkSandbox> {
   const seed = opts.seed;
   const faults = opts.faults;
   const world = vkWorld(seed);
-  const counters: VkSandboxCounters = { requests: 0, mints: 0, refreshes: 0, deletes: 0, rateLimited: 0, errors5xx: 0, expiredAnswers: 0, statsRequests: 0 };
+  const counters: VkSandboxCounters = { requests: 0, mints: 0, refreshes: 0, deletes: 0, rateLimited: 0, errors5xx: 0, expiredAnswers: 0, statsRequests: 0, limitExceeded: 0, churned: 0 };
+  const refund = faults.has('refund');
+  const maxDays = faults.has('date_limit_92') ? STATS_MAX_DAYS_STRICT : STATS_MAX_DAYS;
+  const dayStats = (b: Pick<SbBanner, 'id' | 'silent'>, d: string) => servedDayStats(seed, b, d, { refund });
+  // `list_churn`: objects created during this sandbox's life (per user), and `updated` overrides of
+  // existing ones. The cached world is shared between sandboxes, so it is never mutated.
+  const churn = new Map<number, { plans: SbAdPlan[]; groups: SbAdGroup[]; banners: SbBanner[] }>();
+  const touched = new Map<number, string>();
+  const churnOf = (user: SbUser) => {
+    let c = churn.get(user.id);
+    if (!c) churn.set(user.id, (c = { plans: [], groups: [], banners: [] }));
+    return c;
+  };
+  const plansOf = (user: SbUser) => [...user.plans, ...churnOf(user).plans];
+  const groupsOf = (user: SbUser) => [...user.groups, ...churnOf(user).groups];
+  const allBannersOf = (user: SbUser) => [...user.banners, ...churnOf(user).banners];
+  let churnClock = 0;
   let clockOffset = 0;
   const now = () => Date.now() + clockOffset;
   const byAccess = new Map<string, TokenRec>();
   const byPair = new Map<string, TokenRec[]>();
   let tokenSeq = 0;
   let truncatedSent = false;
-  const rpsBudget = faults.has('rate_limit') ? 5 : 20;
+  // 2 per second under the fault: any burst of a few requests spends it, so 429s happen on every run.
+  const rpsBudget = faults.has('rate_limit') ? 2 : 20;
   const hourlyBudget = faults.has('rate_limit_hourly') ? 0 : 5000;
   const dailyBudget = 50000;
   const usage = new Map<string, { second: number; rps: number; hour: number; hourly: number; day: number; daily: number }>();
@@ -458,13 +504,68 @@ export async function startSandbox(opts: SandboxOptions): Promise<VkSandbox> {
     const fields = q.get('fields') ? q.get('fields')!.split(',').map((f) => f.trim()).filter(Boolean) : spec.defaults;
     const unknown = fields.find((f) => !spec.all.includes(f));
     if (unknown) return new HttpAnswer(400, { error: { code: 'ERR_WRONG_PARAMETER', message: `Unknown field: ${unknown}` } });
-    const source: Array<SbAdPlan | SbAdGroup | SbBanner> = kind === 'ad_plans' ? user.plans : kind === 'ad_groups' ? user.groups : user.banners;
+    const source = (kind === 'ad_plans' ? plansOf(user) : kind === 'ad_groups' ? groupsOf(user) : allBannersOf(user)).map((o) => (touched.has(o.id) ? { ...o, updated: touched.get(o.id)! } : o));
     const filtered = source.filter((o) => matchesFilters(o as unknown as Json, q));
+    const sorted = sortObjects(filtered as unknown as Json[], q.get('sorting'));
+    if (sorted instanceof HttpAnswer) return sorted;
     const limitParam = q.get('limit');
     const offset = Math.max(0, Number(q.get('offset') ?? 0) || 0);
     const limit = Math.min(PAGE_MAX, Math.max(1, limitParam ? Number(limitParam) || PAGE_DEFAULT : PAGE_DEFAULT));
-    const page = filtered.slice(offset, offset + limit).map((o) => project(kind, o, fields));
-    return new HttpAnswer(200, { count: filtered.length, offset, limit, items: page });
+    const page = sorted.slice(offset, offset + limit).map((o) => project(kind, o as unknown as SbAdPlan, fields));
+    const answer = new HttpAnswer(200, { count: sorted.length, offset, limit, items: page });
+    if (faults.has('list_churn')) churnAfterPage(kind, user, sorted as unknown as Array<{ id: number }>, offset + page.length);
+    return answer;
+  }
+
+  /**
+   * `sorting=f1,-f2` (A1): ascending, `-` descending. Without it the order is unspecified by the docs; the
+   * sandbox answers "recently changed first" (`updated` descending, then id descending), so objects created
+   * or edited while a client pages jump to the front and shift every offset.
+   */
+  function sortObjects(items: Json[], sorting: string | null): Json[] | HttpAnswer {
+    const keys = (sorting ?? '').split(',').map((k) => k.trim()).filter(Boolean).map((k) => (k.startsWith('-') ? { f: k.slice(1), dir: -1 } : { f: k, dir: 1 }));
+    const bad = keys.find((k) => !['id', 'name', 'status', 'created', 'updated'].includes(k.f));
+    if (bad) return new HttpAnswer(400, { error: { code: 'ERR_WRONG_PARAMETER', message: `Unknown sorting field: ${bad.f}` } });
+    const order = keys.length > 0 ? keys : [{ f: 'updated', dir: -1 }, { f: 'id', dir: -1 }];
+    return [...items].sort((a, b) => {
+      for (const { f, dir } of order) {
+        const x = a[f] as string | number;
+        const y = b[f] as string | number;
+        if (x !== y) return (x < y ? -1 : 1) * dir;
+      }
+      return 0;
+    });
+  }
+
+  /** Moscow "now" as a VK datetime, strictly increasing, so churned objects always sort newest. */
+  function churnStamp(): string {
+    churnClock = Math.max(churnClock + 1000, now());
+    return new Date(churnClock + 3 * 3_600_000).toISOString().slice(0, 19).replace('T', ' ');
+  }
+
+  /**
+   * `list_churn`: after every list page, someone works in the cabinet: a new object is created (a larger id,
+   * the newest `updated`: the front of the default order) and an existing object on a later page is edited
+   * (its `updated` moves it to the front too). Offsets shift: the default order repeats and skips items;
+   * `sorting=id` is stable (ids are never renumbered, new ones are larger, so they only append).
+   */
+  function churnAfterPage(kind: 'ad_plans' | 'ad_groups' | 'banners', user: SbUser, order: Array<{ id: number }>, nextOffset: number): void {
+    const c = churnOf(user);
+    const later = order.slice(nextOffset).find((o) => !c.banners.some((b) => b.id === o.id) && !c.groups.some((g) => g.id === o.id) && !c.plans.some((p) => p.id === o.id));
+    if (later) touched.set(later.id, churnStamp());
+    const stampNow = churnStamp();
+    counters.churned++;
+    if (kind === 'ad_plans') {
+      const id = Math.max(...plansOf(user).map((p) => p.id)) + 1;
+      c.plans.push({ id, name: `Новая кампания ${id}`, status: 'active', objective: 'traffic', created: stampNow, updated: stampNow, date_start: stampNow.slice(0, 10), date_end: null, budget_limit_day: '1000' });
+    } else if (kind === 'ad_groups') {
+      const id = Math.max(...groupsOf(user).map((g) => g.id)) + 1;
+      c.groups.push({ id, ad_plan_id: plansOf(user)[0]!.id, name: `Новая группа ${id}`, status: 'active', objective: 'traffic', utm: '', enable_utm: true, created: stampNow, updated: stampNow });
+    } else {
+      const id = Math.max(...allBannersOf(user).map((b) => b.id)) + 1;
+      // Just created, never delivered: every day is zero, so the ground truth holds.
+      c.banners.push({ id, ad_group_id: groupsOf(user)[0]!.id, name: `Новое объявление ${id}`, status: 'active', created: stampNow, updated: stampNow, url: null, url_object_id: 900000 + id, silent: true });
+    }
   }
 
   function matchesFilters(o: Json, q: URLSearchParams): boolean {
@@ -518,6 +619,9 @@ export async function startSandbox(opts: SandboxOptions): Promise<VkSandbox> {
       const u = world.users.get(uid)!;
       return { user: { id: u.id, username: u.username, status: 'active', account: { currency: u.currency } }, status: 'active', access_type: 'full_access' };
     });
+    const sorting = q.get('sorting');
+    if (sorting && !/^-?id$/.test(sorting.trim())) return new HttpAnswer(400, { error: { code: 'ERR_WRONG_PARAMETER', message: `Unknown sorting field: ${sorting}` } });
+    if (sorting) clients.sort((a, b) => (a.user.id - b.user.id) * (sorting.trim().startsWith('-') ? -1 : 1));
     const offset = Math.max(0, Number(q.get('offset') ?? 0) || 0);
     const limit = Math.min(PAGE_MAX, Math.max(1, Number(q.get('limit') ?? PAGE_DEFAULT) || PAGE_DEFAULT));
     return new HttpAnswer(200, { count: clients.length, offset, limit, items: clients.slice(offset, offset + limit) });
@@ -528,16 +632,21 @@ export async function startSandbox(opts: SandboxOptions): Promise<VkSandbox> {
   type Level = 'banners' | 'ad_groups' | 'ad_plans' | 'users';
 
   function bannersOf(level: Level, id: number, user: SbUser): SbBanner[] {
-    if (level === 'banners') return user.banners.filter((b) => b.id === id);
-    if (level === 'ad_groups') return user.banners.filter((b) => b.ad_group_id === id);
+    const banners = allBannersOf(user);
+    if (level === 'banners') return banners.filter((b) => b.id === id);
+    if (level === 'ad_groups') return banners.filter((b) => b.ad_group_id === id);
     if (level === 'ad_plans') {
-      const groups = new Set(user.groups.filter((g) => g.ad_plan_id === id).map((g) => g.id));
-      return user.banners.filter((b) => groups.has(b.ad_group_id));
+      const groups = new Set(groupsOf(user).filter((g) => g.ad_plan_id === id).map((g) => g.id));
+      return banners.filter((b) => groups.has(b.ad_group_id));
     }
-    return id === user.id ? user.banners : [];
+    return id === user.id ? banners : [];
   }
 
   function owns(level: Level, id: number, user: SbUser): boolean {
+    const c = churnOf(user);
+    if (level === 'banners' && c.banners.some((b) => b.id === id)) return true;
+    if (level === 'ad_groups' && c.groups.some((g) => g.id === id)) return true;
+    if (level === 'ad_plans' && c.plans.some((p) => p.id === id)) return true;
     if (level === 'banners') return world.bannerOwner.get(id) === user.id;
     if (level === 'ad_groups') return world.groupOwner.get(id) === user.id;
     if (level === 'ad_plans') return world.planOwner.get(id) === user.id;
@@ -552,6 +661,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<VkSandbox> {
   }
 
   function statsError(status: number, code: string, message: string): HttpAnswer {
+    if (code === 'ERR_LIMIT_EXCEEDED') counters.limitExceeded++;
     return new HttpAnswer(status, { error: { code, message } });
   }
 
@@ -616,7 +726,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<VkSandbox> {
     if (!isDay(to)) return statsError(400, 'ERR_WRONG_DATE', `Bad date_to: ${to}`);
     const start = from ?? to;
     if (start > to) return statsError(400, 'ERR_WRONG_DATE', 'date_from is after date_to');
-    if (diffDays(start, to) + 1 > STATS_MAX_DAYS) return statsError(400, 'ERR_LIMIT_EXCEEDED', `At most ${STATS_MAX_DAYS} days per request`);
+    if (diffDays(start, to) + 1 > maxDays) return statsError(400, 'ERR_LIMIT_EXCEEDED', `At most ${maxDays} days per request`);
     return { from: start, to };
   }
 
@@ -641,7 +751,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<VkSandbox> {
       const rows: Json[] = [];
       let total = ZERO;
       for (let d = range.from; d <= range.to; d = addDays(d, 1)) {
-        const s = banners.reduce((acc, b) => addStats(acc, bannerDayStats(seed, b, d)), ZERO);
+        const s = banners.reduce((acc, b) => addStats(acc, dayStats(b, d)), ZERO);
         total = addStats(total, s);
         if (period === 'summary') continue;
         if (dup && isDuplicated(seed, id, d)) {
@@ -655,7 +765,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<VkSandbox> {
       // A row dated after the requested window (checklist 8), for some banners.
       if (malformed && id % 11 === 0) {
         const outside = addDays(range.to, 1);
-        const s = bannerDayStats(seed, banners[0]!, outside);
+        const s = dayStats(banners[0]!, outside);
         rows.push({ date: outside, ...blocks(metrics, s) });
       }
       grand = addStats(grand, total);
@@ -683,13 +793,13 @@ export async function startSandbox(opts: SandboxOptions): Promise<VkSandbox> {
       if (denied) return denied;
       ids = parsed;
     } else {
-      ids = level === 'banners' ? user.banners.map((b) => b.id) : level === 'ad_groups' ? user.groups.map((g) => g.id) : level === 'ad_plans' ? user.plans.map((p) => p.id) : [user.id];
+      ids = level === 'banners' ? allBannersOf(user).map((b) => b.id) : level === 'ad_groups' ? groupsOf(user).map((g) => g.id) : level === 'ad_plans' ? plansOf(user).map((p) => p.id) : [user.id];
     }
     const fields = (q.get('fields') ?? 'base').split(',');
     let grand = ZERO;
     const all = ids.map((id) => {
       let total = ZERO;
-      for (const b of bannersOf(level, id, user)) for (let d = range.from; d <= range.to; d = addDays(d, 1)) total = addStats(total, bannerDayStats(seed, b, d));
+      for (const b of bannersOf(level, id, user)) for (let d = range.from; d <= range.to; d = addDays(d, 1)) total = addStats(total, dayStats(b, d));
       grand = addStats(grand, total);
       return { id, user_id: user.id, total: blocks(fields.map((f) => f.split('.')[0]!), total) };
     });

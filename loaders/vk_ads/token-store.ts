@@ -2,9 +2,11 @@
 // Why so careful (api notes A2): a refresh rotates the access token and the old value dies at once, so two
 // workers refreshing together break each other; and there are at most 5 tokens per (client_id, user),
 // a 6th mint is refused with 403. So: one JSON file per (client_id, user), mode 0600; reads are lock-free,
-// every mint/refresh happens under an in-process mutex plus a lock file (open 'wx', stale takeover), and
-// re-reads the file first in case another worker already did the job.
-import { open, readFile, rename, stat, unlink, writeFile, mkdir } from 'node:fs/promises';
+// every mint/refresh happens under an in-process mutex plus a lock file (open 'wx'; a stale lock is taken
+// over by an atomic rename, and a holder renews its lock's mtime), and re-reads the file first in case
+// another worker already did the job.
+import { randomUUID } from 'node:crypto';
+import { link, open, readFile, rename, stat, unlink, utimes, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { AdhouseError } from '../../src/runtime/errors.js';
@@ -38,7 +40,20 @@ export interface TokenStoreOptions {
   /** A lock file older than this belongs to a dead worker and is taken over. */
   lockStaleMs?: number;
   lockTimeoutMs?: number;
+  /** While a lock is held its mtime is renewed this often (default 10 s), so a slow token call is not judged stale. */
+  lockRenewMs?: number;
   now?: () => number;
+  /** Test hooks into the lock protocol (awaited, so a test can hold a worker at a given point). */
+  lockProbe?: LockProbe;
+}
+
+export interface LockProbe {
+  /** This worker found the lock older than lockStaleMs and is about to take it over. */
+  staleSeen?(lock: string): Promise<void> | void;
+  /** This worker found the lock held (fresh) and waits. */
+  waiting?(lock: string): Promise<void> | void;
+  /** This worker, holding the lock, renewed its mtime. */
+  renewed?(lock: string): Promise<void> | void;
 }
 
 export type RejectReason = 'expired_token' | 'invalid_token';
@@ -92,6 +107,7 @@ export function createTokenStore(opts: TokenStoreOptions): TokenStore {
   const refreshBefore = opts.refreshBeforeMs ?? 30 * 60_000;
   const lockStaleMs = opts.lockStaleMs ?? 60_000;
   const lockTimeoutMs = opts.lockTimeoutMs ?? 120_000;
+  const lockRenewMs = opts.lockRenewMs ?? 10_000;
   const mutex = keyedMutex();
   let dirReady: Promise<unknown> | null = null;
 
@@ -121,34 +137,80 @@ export function createTokenStore(opts: TokenStoreOptions): TokenStore {
     return t.expires_at - now() > Math.min(refreshBefore, lifetime / 2);
   }
 
+  const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
+
+  /**
+   * Takes over a lock judged stale (`seen` = its stat then). Only one waiter's rename of the lock path can
+   * succeed; the others get ENOENT. A waiter whose verdict is out of date (the stale lock was already
+   * replaced by a live one) finds a fresh file under its rename and puts it back. Returns when the caller
+   * should try `open 'wx'` again.
+   */
+  async function takeOverStale(lock: string, seen: { ino: number; dev: number }): Promise<void> {
+    const grave = `${lock}.stale.${randomUUID()}`;
+    try {
+      await rename(lock, grave);
+    } catch (err) {
+      if (isMissing(err)) return; // someone else took it over (or the holder released it)
+      throw err;
+    }
+    const moved = await stat(grave).catch(() => null);
+    if (moved && moved.ino === seen.ino && moved.dev === seen.dev && Date.now() - moved.mtimeMs > lockStaleMs) {
+      opts.log?.warn({ lock }, 'took over a stale VK token lock');
+      await unlink(grave).catch(() => undefined);
+      return;
+    }
+    // We moved a live lock (it replaced the stale one after our stat): put it back unless a new one exists.
+    await link(grave, lock).catch(() => undefined);
+    await unlink(grave).catch(() => undefined);
+  }
+
   async function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
     return mutex(file, async () => {
       dirReady ??= mkdir(opts.dir, { recursive: true, mode: 0o700 });
       await dirReady;
       const lock = `${file}.lock`;
+      const owner = `${process.pid} ${randomUUID()}`;
       const deadline = Date.now() + lockTimeoutMs;
       for (;;) {
         try {
           const handle = await open(lock, 'wx', 0o600);
-          await handle.writeFile(`${process.pid} ${new Date().toISOString()}\n`);
+          await handle.writeFile(`${owner} ${new Date().toISOString()}\n`);
           await handle.close();
           break;
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-          const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
-          if (age > lockStaleMs) {
-            opts.log?.warn({ lock }, 'taking over a stale VK token lock');
-            await unlink(lock).catch(() => undefined);
+          const seen = await stat(lock).catch(() => null);
+          if (!seen) continue; // released between our open and stat
+          if (Date.now() - seen.mtimeMs > lockStaleMs) {
+            await opts.lockProbe?.staleSeen?.(lock);
+            await takeOverStale(lock, seen);
             continue;
           }
+          await opts.lockProbe?.waiting?.(lock);
           if (Date.now() > deadline) throw new AdhouseError('internal', `VK token lock ${lock} is held for more than ${lockTimeoutMs} ms`);
           await new Promise((r) => setTimeout(r, 25 + Math.random() * 25));
         }
       }
+      const ours = async () => (await readFile(lock, 'utf8').catch(() => '')).startsWith(`${owner} `);
+      // Keep the lock's mtime fresh while we hold it: a token call slower than lockStaleMs must not be
+      // mistaken for a dead worker.
+      let renewing: Promise<void> = Promise.resolve();
+      const timer = setInterval(() => {
+        renewing = renewing.then(async () => {
+          if (!(await ours())) return;
+          const t = new Date();
+          await utimes(lock, t, t).catch(() => undefined);
+          await opts.lockProbe?.renewed?.(lock);
+        }).catch(() => undefined);
+      }, lockRenewMs);
+      timer.unref();
       try {
         return await fn();
       } finally {
-        await unlink(lock).catch(() => undefined);
+        clearInterval(timer);
+        await renewing;
+        if (await ours()) await unlink(lock).catch(() => undefined);
+        else opts.log?.warn({ lock }, 'VK token lock was no longer ours at release');
       }
     });
   }
