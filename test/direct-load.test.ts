@@ -1,7 +1,10 @@
 // End to end: the Direct sandbox -> the direct loader -> a real ClickHouse; totals compared with the ground truth.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import direct from '../loaders/direct/index.js';
-import { correctedSince, DIRECT_SANDBOX_LOGINS, expectedDirectTotals, startSandbox } from '../loaders/direct/sandbox.js';
+import { chooseDateRange } from '../loaders/direct/index.js';
+import { correctedSince, DIRECT_SANDBOX_LOGINS, directWorld, expectedDirectTotals, reportRows, startSandbox, vanishes } from '../loaders/direct/sandbox.js';
+import { MICROS_MIN_EVIDENCE } from '../loaders/direct/tsv.js';
+import { writeCursor } from '../src/runtime/cursor.js';
 import { addDays, todayIn } from '../src/runtime/dates.js';
 import type { RunningSandbox } from '../src/runtime/sandbox.js';
 import { runLoader, type RunSummary } from '../src/runtime/run-loader.js';
@@ -28,9 +31,26 @@ async function factTotals(wh: Warehouse, since = SINCE, until = UNTIL): Promise<
   return { rows: Number(t!.rows), impressions: Number(t!.impressions), clicks: Number(t!.clicks), cost: Number(t!.cost) };
 }
 
-function truthOf(since = SINCE, until = UNTIL, logins: readonly string[] = DIRECT_SANDBOX_LOGINS): Totals {
-  const t = expectedDirectTotals(SEED, since, until, logins);
+function truthOf(since = SINCE, until = UNTIL, logins: readonly string[] = DIRECT_SANDBOX_LOGINS, opts: { vanishing?: boolean } = {}): Totals {
+  const t = expectedDirectTotals(SEED, since, until, logins, opts);
   return { rows: t.rows, impressions: t.impressions, clicks: t.clicks, cost: Math.round(t.cost * 100) / 100 };
+}
+
+/** The fact keys (login, campaign, ad, date) that the vanishing_rows fault leaves out of the report. */
+function vanishedKeys(since: string, until: string, logins: readonly string[] = DIRECT_SANDBOX_LOGINS): string[] {
+  const world = directWorld(SEED);
+  const keys: string[] = [];
+  for (const login of logins) {
+    for (const r of reportRows(world, SEED, login, since, until)) if (vanishes(SEED, r)) keys.push(`${login}|${r.campaign.id}|${r.ad!.id}|${r.date}`);
+  }
+  return keys.sort();
+}
+
+async function deletedKeys(wh: Warehouse): Promise<string[]> {
+  const rows = await wh.query<{ k: string }>(
+    `SELECT concat(client_login, '|', toString(campaign_id), '|', toString(ad_id), '|', toString(date)) AS k FROM fact_direct_daily FINAL WHERE _deleted = 1 ORDER BY k`,
+  );
+  return rows.map((r) => r.k);
 }
 
 function expectBalanced(s: RunSummary): void {
@@ -141,6 +161,11 @@ describe('direct load into ClickHouse', () => {
   });
 
   it('money in micros despite returnMoneyInMicros: false is detected and divided', async () => {
+    // Detection needs strong evidence: every login's report here has ≥ 20 non-zero costs.
+    for (const login of DIRECT_SANDBOX_LOGINS) {
+      const nonZero = [...reportRows(directWorld(SEED), SEED, login, SINCE, '2026-03-07')].filter((r) => r.stat.costCents > 0).length;
+      expect(nonZero).toBeGreaterThanOrEqual(MICROS_MIN_EVIDENCE);
+    }
     const micros = await startSandbox({ seed: SEED, faults: new Set(['micros']) });
     const other = await freshWarehouse();
     try {
@@ -168,18 +193,126 @@ describe('direct load into ClickHouse', () => {
     }
   });
 
-  it('DIRECT_LOOKBACK_MODE=auto on a scheduled run loads the period Direct picks (AUTO)', async () => {
+  it('AUTO only for the normal lookback window of a scheduled run (chooseDateRange)', () => {
+    const w = (since: string, until: string, explicit = false) => ({ since, until, explicit, lookbackDays: 3 });
+    expect(chooseDateRange('auto', w('2026-03-28', '2026-03-30'))).toBe('AUTO');
+    expect(chooseDateRange('auto', w('2026-03-30', '2026-03-30'))).toBe('AUTO');
+    expect(chooseDateRange('auto', w('2026-03-27', '2026-03-30'))).toBe('CUSTOM_DATE');
+    expect(chooseDateRange('auto', w('2026-03-01', '2026-03-30'))).toBe('CUSTOM_DATE');
+    expect(chooseDateRange('auto', w('2026-03-28', '2026-03-30', true))).toBe('CUSTOM_DATE');
+    expect(chooseDateRange('days', w('2026-03-28', '2026-03-30'))).toBe('CUSTOM_DATE');
+  });
+
+  it('DIRECT_LOOKBACK_MODE=auto on the normal lookback window loads the period Direct picks (AUTO)', async () => {
     const other = await freshWarehouse();
     try {
+      const today = todayIn('Europe/Moscow');
+      // The last scheduled run loaded through the day before yesterday: the window is the 3-day lookback.
+      await writeCursor(other.client, 'direct', '', addDays(today, -2), 'previous-run');
       const s = await runLoader(direct, { env: { ...other.env, ...sandbox.env, ...FAST, DIRECT_LOOKBACK_MODE: 'auto' } });
       expectBalanced(s);
-      expect(s.window.explicit).toBe(false);
-      const today = todayIn('Europe/Moscow');
+      expect(s.window).toMatchObject({ explicit: false, since: addDays(today, -3), until: addDays(today, -1) });
       const periods = await other.query<{ client_login: string; since: string; until: string }>(
         `SELECT client_login, toString(min(date)) AS since, toString(max(date)) AS until FROM fact_direct_daily FINAL GROUP BY client_login ORDER BY client_login`,
       );
       expect(periods).toEqual(DIRECT_SANDBOX_LOGINS.map((l) => ({ client_login: l, since: correctedSince(SEED, l, today), until: addDays(today, -1) })));
     } finally {
+      await other.drop();
+    }
+  });
+
+  it('DIRECT_LOOKBACK_MODE=auto: a first scheduled run (no cursor) loads the whole initial window', async () => {
+    const other = await freshWarehouse();
+    try {
+      const today = todayIn('Europe/Moscow');
+      const s = await runLoader(direct, { env: { ...other.env, ...sandbox.env, ...FAST, DIRECT_LOOKBACK_MODE: 'auto' } });
+      expectBalanced(s);
+      expect(s.window).toMatchObject({ explicit: false, since: addDays(today, -30), until: addDays(today, -1) });
+      expect(await factTotals(other, s.window.since, s.window.until)).toEqual(truthOf(s.window.since, s.window.until));
+    } finally {
+      await other.drop();
+    }
+  });
+
+  it('DIRECT_LOOKBACK_MODE=auto after a 10-day outage loads every day since the cursor', async () => {
+    const other = await freshWarehouse();
+    try {
+      const today = todayIn('Europe/Moscow');
+      await writeCursor(other.client, 'direct', '', addDays(today, -11), 'before-outage');
+      const s = await runLoader(direct, { env: { ...other.env, ...sandbox.env, ...FAST, DIRECT_LOOKBACK_MODE: 'auto' } });
+      expectBalanced(s);
+      expect(s.window).toMatchObject({ explicit: false, since: addDays(today, -10), until: addDays(today, -1) });
+      expect(await factTotals(other, s.window.since, s.window.until)).toEqual(truthOf(s.window.since, s.window.until));
+      // Nothing outside the window, where the cursor moves to.
+      const [range] = await other.query<{ lo: string; hi: string }>(`SELECT toString(min(date)) AS lo, toString(max(date)) AS hi FROM fact_direct_daily FINAL`);
+      expect(range).toEqual({ lo: s.window.since, hi: s.window.until });
+    } finally {
+      await other.drop();
+    }
+  });
+
+  it('rows gone from a re-pulled report are marked _deleted = 1 (only for the logins loaded) and come back when they reappear', async () => {
+    const since = '2026-03-01';
+    const until = '2026-03-10';
+    const vanishing = await startSandbox({ seed: SEED, faults: new Set(['vanishing_rows']) });
+    const other = await freshWarehouse();
+    try {
+      const env = { ...other.env, ...FAST };
+      const all = vanishedKeys(since, until);
+      const spb = vanishedKeys(since, until, ['spb-theatre']);
+      expect(spb.length).toBeGreaterThan(0);
+      expect(all.length).toBeGreaterThan(spb.length);
+
+      const first = await runLoader(direct, { env: { ...env, ...sandbox.env }, since, until });
+      expectBalanced(first);
+      expect(first.rowsDeleted).toBe(0);
+      expect(await factTotals(other, since, until)).toEqual(truthOf(since, until));
+
+      // --account: only that login's vanished rows are marked; msk-concerts is not looked at.
+      const one = await runLoader(direct, { env: { ...env, ...vanishing.env }, since, until, account: 'spb-theatre' });
+      expectBalanced(one);
+      expect(one.rowsDeleted).toBe(spb.length);
+      expect(await deletedKeys(other)).toEqual(spb);
+
+      const both = await runLoader(direct, { env: { ...env, ...vanishing.env }, since, until });
+      expectBalanced(both);
+      expect(both.rowsDeleted).toBe(all.length - spb.length);
+      expect(both.tables.fact_direct_daily ?? 0).toBe(0);
+      expect(await deletedKeys(other)).toEqual(all);
+      expect(await factTotals(other, since, until)).toEqual(truthOf(since, until, DIRECT_SANDBOX_LOGINS, { vanishing: true }));
+      const [run] = await other.query<{ rows_deleted: string }>(`SELECT rows_deleted FROM meta_job_runs FINAL WHERE run_id = '${both.runId}'`);
+      expect(Number(run!.rows_deleted)).toBe(all.length - spb.length);
+
+      // The rows are back upstream: written again with _deleted = 0.
+      const back = await runLoader(direct, { env: { ...env, ...sandbox.env }, since, until });
+      expectBalanced(back);
+      expect(back.rowsDeleted).toBe(0);
+      expect(back.tables.fact_direct_daily).toBe(all.length);
+      expect(await deletedKeys(other)).toEqual([]);
+      expect(await factTotals(other, since, until)).toEqual(truthOf(since, until));
+    } finally {
+      await vanishing.close();
+      await other.drop();
+    }
+  });
+
+  it('a row quarantined on a re-pull is not marked deleted: it still exists upstream', async () => {
+    const since = '2026-03-01';
+    const until = '2026-03-10';
+    const garbled = await startSandbox({ seed: SEED, faults: new Set(['garbled_rows']) });
+    const other = await freshWarehouse();
+    try {
+      const env = { ...other.env, ...FAST };
+      const first = await runLoader(direct, { env: { ...env, ...sandbox.env }, since, until });
+      expectBalanced(first);
+      const again = await runLoader(direct, { env: { ...env, ...garbled.env }, since, until });
+      expectBalanced(again);
+      expect(again.rowsQuarantined).toBe(vanishedKeys(since, until).length);
+      expect(again.rowsDeleted).toBe(0);
+      expect(await deletedKeys(other)).toEqual([]);
+      expect(await factTotals(other, since, until)).toEqual(truthOf(since, until));
+    } finally {
+      await garbled.close();
       await other.drop();
     }
   });

@@ -1,7 +1,8 @@
 // Direct Reports TSV: header-driven columns, `--`, Cyrillic, micros vs currency units, malformed lines.
 import { describe, expect, it } from 'vitest';
 import { DIRECT_SANDBOX_LOGINS, directWorld, expectedDirectTotals, renderReport } from '../loaders/direct/sandbox.js';
-import { detectMoneyUnit, parseMoney, parseReportTsv, REPORT_FIELDS, scanReport, type TsvLine } from '../loaders/direct/tsv.js';
+import { coveredByBadLine, FACT_KEY } from '../loaders/direct/transform.js';
+import { detectMoneyUnit, MICROS_MIN_EVIDENCE, parseMoney, parseReportTsv, REPORT_FIELDS, scanReport, type TsvLine } from '../loaders/direct/tsv.js';
 
 async function collect(input: Parameters<typeof parseReportTsv>[0], money: 'currency' | 'micros' = 'currency'): Promise<TsvLine[]> {
   const out: TsvLine[] = [];
@@ -89,11 +90,46 @@ describe('direct TSV parsing', () => {
 
   it('detects micros sent although returnMoneyInMicros: false was asked for', () => {
     expect(detectMoneyUnit('currency', ['12.50', '0.00'])).toBe('currency');
-    expect(detectMoneyUnit('currency', ['125000000', '0', '30000'])).toBe('micros');
+    const twenty = Array.from({ length: MICROS_MIN_EVIDENCE }, (_, i) => String((i + 1) * 30_000));
+    expect(detectMoneyUnit('currency', [...twenty, '0'])).toBe('micros');
     // Integers that are not multiples of 10,000 cannot be micros (Direct rounds micros to 10,000).
     expect(detectMoneyUnit('currency', ['125', '30'])).toBe('currency');
     expect(detectMoneyUnit('currency', ['0', '0'])).toBe('currency');
     expect(detectMoneyUnit('micros', ['12.50'])).toBe('micros');
+  });
+
+  it('needs at least 20 non-zero whole multiples of 10,000 to call a report micros (a tiny report in currency units is not)', () => {
+    expect(MICROS_MIN_EVIDENCE).toBe(20);
+    // 19 costs of whole roubles that happen to be multiples of 10,000 (a small report of big spends): currency.
+    const nineteen = Array.from({ length: 19 }, (_, i) => String((i + 1) * 10_000));
+    expect(detectMoneyUnit('currency', nineteen)).toBe('currency');
+    expect(detectMoneyUnit('currency', [...nineteen, '0', '0', '00'])).toBe('currency');
+    expect(detectMoneyUnit('currency', ['125000000', '0', '30000'])).toBe('currency');
+    // The 20th such cost tips it; any decimal point or a non-multiple anywhere keeps it currency.
+    expect(detectMoneyUnit('currency', [...nineteen, '200000'])).toBe('micros');
+    expect(detectMoneyUnit('currency', [...nineteen, '200000', '10000.00'])).toBe('currency');
+    expect(detectMoneyUnit('currency', [...nineteen, '200000', '12345'])).toBe('currency');
+  });
+
+  it('bad lines carry what can be trusted of their fact key, so their stored row is not tombstoned', async () => {
+    const good = '2026-03-01\t70000002\tПоиск\t5000000001\tГ\t16000000001\t80\t2\t30.10\t--';
+    const tsv = [
+      HEADER,
+      '2026-03-01\t70000002\tПоиск',
+      good.replace('\t80\t', '\tn/a\t'),
+      good.replace('2026-03-01', '2026-02-30'),
+      good.replace('16000000001', 'abc'),
+      '2026-03-02\t70000001\tCM\t--\t--\t--\tx\t1\t0.50\t--',
+    ].join('\n');
+    const keys = (await collect(tsv)).map((l) => (l.kind === 'bad' ? l.key : 'ok'));
+    expect(keys).toEqual([
+      // Wrong column count: positions cannot be trusted, the key is unknown.
+      null,
+      { date: '2026-03-01', campaignId: '70000002', adId: '16000000001' },
+      { campaignId: '70000002', adId: '16000000001' },
+      { date: '2026-03-01', campaignId: '70000002' },
+      { date: '2026-03-02', campaignId: '70000001', adId: '0' },
+    ]);
   });
 
   it.each([
@@ -134,5 +170,18 @@ describe('direct TSV parsing', () => {
     }
     const truth = expectedDirectTotals(seed, since, until);
     expect({ rows, impressions, cost: cents / 100 }).toEqual({ rows: truth.rows, impressions: truth.impressions, cost: truth.cost });
+  });
+});
+
+describe('tombstone scope helpers', () => {
+  it('FACT_KEY holds client_login and date; a bad line covers the stored keys its readable cells agree with', () => {
+    expect(FACT_KEY).toContain('client_login');
+    expect(FACT_KEY).toContain('date');
+    const key = { client_login: 'msk-concerts', campaign_id: '70000002', ad_id: '16000000001', date: '2026-03-01' };
+    expect(coveredByBadLine(key, { date: '2026-03-01', campaignId: '70000002', adId: '16000000001' })).toBe(true);
+    expect(coveredByBadLine(key, { campaignId: '70000002', adId: '16000000001' })).toBe(true);
+    expect(coveredByBadLine(key, {})).toBe(true);
+    expect(coveredByBadLine(key, { date: '2026-03-02', campaignId: '70000002', adId: '16000000001' })).toBe(false);
+    expect(coveredByBadLine(key, { date: '2026-03-01', adId: '16000000002' })).toBe(false);
   });
 });

@@ -3,12 +3,13 @@
 // report rows streamed to the sink. The report body and the per-login ad map are the only things held.
 import { z } from 'zod';
 import { envBool, envInt, envList, envUrl } from '../../src/config/env.js';
-import { defineLoader, type LoaderContext } from '../../src/runtime/contract.js';
+import { addDays } from '../../src/runtime/dates.js';
+import { defineLoader, type LoaderContext, type RunWindow } from '../../src/runtime/contract.js';
 import { AdhouseError } from '../../src/runtime/errors.js';
 import type { TableSink } from '../../src/runtime/sink.js';
 import { ADS_CAMPAIGN_IDS_PER_CALL, fetchReport, getAds, getCampaigns, getClient, reportDefinition, type DirectSession } from './api.js';
-import { adLink, adRow, campaignRow, chunks, DEFAULT_CURRENCY, FACT_KEY, factRow, quarantineKey, type AdLink } from './transform.js';
-import { detectMoneyUnit, parseReportTsv, scanReport } from './tsv.js';
+import { adLink, adRow, campaignRow, chunks, coveredByBadLine, DEFAULT_CURRENCY, FACT_KEY, factRow, quarantineKey, type AdLink } from './transform.js';
+import { detectMoneyUnit, parseReportTsv, scanReport, type BadLineKey } from './tsv.js';
 
 export const FACT_TABLE = 'fact_direct_daily';
 
@@ -32,6 +33,17 @@ interface Sinks {
   campaigns: TableSink;
   ads: TableSink;
   facts: TableSink;
+}
+
+/**
+ * AUTO lets Direct pick the period (the last days, or from the earliest corrected day), but the runtime
+ * moves the cursor to window.until whatever period was loaded. So AUTO only for the normal lookback
+ * window of a scheduled run; a first run (initialDays) or a run after an outage (window from cursor + 1)
+ * asks for its whole window with CUSTOM_DATE, and so does every explicit --since/--until run.
+ */
+export function chooseDateRange(mode: DirectConfig['DIRECT_LOOKBACK_MODE'], window: RunWindow): 'AUTO' | 'CUSTOM_DATE' {
+  if (mode !== 'auto' || window.explicit) return 'CUSTOM_DATE';
+  return window.since >= addDays(window.until, -(window.lookbackDays - 1)) ? 'AUTO' : 'CUSTOM_DATE';
 }
 
 function throwIfAborted(signal: AbortSignal): void {
@@ -84,17 +96,36 @@ async function loadAccount(ctx: LoaderContext<DirectConfig>, session: DirectSess
   }
 
   let n = 0;
+  // Keys of quarantined lines: those rows still exist upstream, so their stored versions must not be
+  // tombstoned. `null` = a line whose key is unknown (wrong column count).
+  const quarantined: Array<BadLineKey | null> = [];
   for await (const line of parseReportTsv(report.body, { money })) {
     if (++n % 1000 === 0) throwIfAborted(ctx.signal);
     ctx.rowsRead(1);
     if (line.kind === 'bad') {
       await ctx.quarantine.add({ table: FACT_TABLE, reason: `${line.reason} (line ${line.line})`, payload: line.raw, key: quarantineKey(login, line.raw) });
+      quarantined.push(line.key);
       continue;
     }
     const r = line.record;
     const currency = currencyByCampaign.get(r.campaignId) ?? accountCurrency;
     await sinks.facts.write(factRow(r, r.adId === '0' ? undefined : links.get(r.adId), { login, currency, includeVat: cfg.DIRECT_INCLUDE_VAT }));
   }
+
+  // The report is authoritative for this login over its period: a stored row of it that the report no
+  // longer has vanished upstream (DESIGN.md) and is written again with _deleted = 1. Period: the window
+  // for CUSTOM_DATE; for AUTO the dates the report holds (nothing when it holds none).
+  const period = auto ? scan.dates && { from: scan.dates.min, to: scan.dates.max } : { from: ctx.window.since, to: ctx.window.until };
+  if (!period) return;
+  if (quarantined.includes(null)) {
+    ctx.log.warn({ login }, `direct: a quarantined line of ${login}'s report has no readable key; no rows of ${login} are marked deleted in this run`);
+    return;
+  }
+  const guards = quarantined as BadLineKey[];
+  const marked = await sinks.facts.deleteUnseen(
+    (key) => key.client_login === login && key.date! >= period.from && key.date! <= period.to && !guards.some((g) => coveredByBadLine(key, g)),
+  );
+  if (marked > 0) ctx.log.info({ login, marked, from: period.from, to: period.to }, `direct: ${marked} rows of ${login} gone from the report for ${period.from}..${period.to}; marked _deleted = 1`);
 }
 
 export default defineLoader({
@@ -112,7 +143,14 @@ export default defineLoader({
     const cfg = ctx.config;
     const session: DirectSession = { http: ctx.http, baseUrl: cfg.DIRECT_API_URL, token: cfg.DIRECT_TOKEN, log: ctx.log, rateLimitWaitMs: cfg.DIRECT_RATE_LIMIT_WAIT_MS };
     const logins: Array<string | undefined> = ctx.account ? [ctx.account] : cfg.DIRECT_CLIENT_LOGINS.length > 0 ? cfg.DIRECT_CLIENT_LOGINS : [undefined];
-    const auto = cfg.DIRECT_LOOKBACK_MODE === 'auto' && !ctx.window.explicit;
+    const dateRange = chooseDateRange(cfg.DIRECT_LOOKBACK_MODE, ctx.window);
+    const auto = dateRange === 'AUTO';
+    ctx.log.info(
+      { mode: cfg.DIRECT_LOOKBACK_MODE, dateRange, since: ctx.window.since, until: ctx.window.until, explicit: ctx.window.explicit },
+      auto
+        ? `direct: DateRangeType AUTO (the window ${ctx.window.since}..${ctx.window.until} is the normal lookback; Direct picks the period)`
+        : `direct: DateRangeType CUSTOM_DATE ${ctx.window.since}..${ctx.window.until}`,
+    );
     const sinks: Sinks = {
       campaigns: ctx.sink('stg_direct_campaigns'),
       ads: ctx.sink('stg_direct_ads'),

@@ -207,16 +207,27 @@ export function* reportRows(world: DirectWorld, seed: number, login: string, sin
 }
 
 /**
+ * The `vanishing_rows` fault's choice: rows of some ads (about a third) on some of their days (about
+ * half) are gone from the report, as when Direct revises a day down to no row. Campaign Master rows
+ * never vanish. With `garbled_rows` the same rows come back unreadable (Impressions `n/a`).
+ */
+export function vanishes(seed: number, row: FakeReportRow): boolean {
+  if (!row.ad) return false;
+  return hashSeed(seed, 'vanish', row.ad.id) % 3 === 0 && hashSeed(seed, 'vanish', row.ad.id, row.date) % 2 === 0;
+}
+
+/**
  * Ground truth over the valid rows the fake serves for [since, until] (malformed lines excluded): what
- * fact_direct_daily FINAL must hold after a load of that window. Cost in currency units (sum over
- * currencies, as a plain SUM over the table gives).
+ * fact_direct_daily FINAL (`_deleted = 0`) must hold after a load of that window. Cost in currency units
+ * (sum over currencies, as a plain SUM over the table gives). `vanishing`: as served with the
+ * `vanishing_rows` fault (those rows left out).
  */
 export function expectedDirectTotals(
   seed: number,
   since: string,
   until: string,
   logins: readonly string[] = DIRECT_SANDBOX_LOGINS,
-  opts: { includeVat?: boolean } = {},
+  opts: { includeVat?: boolean; vanishing?: boolean } = {},
 ): { rows: number; impressions: number; clicks: number; cost: number; conversions: number } {
   const world = directWorld(seed);
   let rows = 0;
@@ -226,6 +237,7 @@ export function expectedDirectTotals(
   let conversions = 0;
   for (const login of logins) {
     for (const r of reportRows(world, seed, login, since, until)) {
+      if (opts.vanishing && vanishes(seed, r)) continue;
       rows++;
       impressions += r.stat.impressions;
       clicks += r.stat.clicks;
@@ -245,7 +257,20 @@ export function correctedSince(seed: number, login: string, today: string): stri
 
 // ---- the HTTP fake ---------------------------------------------------------------------------------
 
-export const DIRECT_FAULTS = ['long_queue', 'queue_never_ends', '5xx', 'rate_limit', 'token_revoked', 'malformed', 'micros', 'units_exhausted', 'slow', 'gzip'] as const;
+export const DIRECT_FAULTS = [
+  'long_queue',
+  'queue_never_ends',
+  '5xx',
+  'rate_limit',
+  'token_revoked',
+  'malformed',
+  'micros',
+  'units_exhausted',
+  'slow',
+  'gzip',
+  'vanishing_rows',
+  'garbled_rows',
+] as const;
 
 export interface DirectSandboxExtras {
   /** The fake's own cap on ads.get/campaigns.get/agencyclients.get page size (real: 10,000); small so paging is exercised. */
@@ -352,15 +377,21 @@ export interface RenderOptions {
   skipColumnHeader: boolean;
   skipReportSummary: boolean;
   malformed: boolean;
+  /** `vanishing_rows`: leave out the rows `vanishes` picks. */
+  vanishing?: boolean;
+  /** `garbled_rows`: serve the rows `vanishes` picks with Impressions `n/a`. */
+  garbled?: boolean;
   campaignIds?: ReadonlySet<number>;
 }
 
 /** The TSV body of a report: title, header, rows grouped by the requested dimensions, summary. */
 export function renderReport(world: DirectWorld, seed: number, login: string, o: RenderOptions): string {
   const dims = o.fields.filter((f) => DIMENSIONS.has(f));
-  const groups = new Map<string, { dims: Record<string, string>; impressions: number; clicks: number; cents: number; conversions: number | null; anyGoals: boolean }>();
+  const groups = new Map<string, { dims: Record<string, string>; impressions: number; clicks: number; cents: number; conversions: number | null; anyGoals: boolean; garbled: boolean }>();
   for (const r of reportRows(world, seed, login, o.since, o.until)) {
     if (o.campaignIds && !o.campaignIds.has(r.campaign.id)) continue;
+    const picked = (o.vanishing || o.garbled) && vanishes(seed, r);
+    if (picked && o.vanishing) continue;
     const d: Record<string, string> = {
       Date: r.date,
       CampaignId: String(r.campaign.id),
@@ -373,9 +404,10 @@ export function renderReport(world: DirectWorld, seed: number, login: string, o:
     const key = dims.map((f) => d[f]).join('\t');
     let g = groups.get(key);
     if (!g) {
-      g = { dims: d, impressions: 0, clicks: 0, cents: 0, conversions: null, anyGoals: false };
+      g = { dims: d, impressions: 0, clicks: 0, cents: 0, conversions: null, anyGoals: false, garbled: false };
       groups.set(key, g);
     }
+    if (picked) g.garbled = true;
     g.impressions += r.stat.impressions;
     g.clicks += r.stat.clicks;
     g.cents += withVat(r.stat.costCents, o.includeVat);
@@ -391,7 +423,7 @@ export function renderReport(world: DirectWorld, seed: number, login: string, o:
       o.fields.map((f) => {
         switch (f as FakeField) {
           case 'Impressions':
-            return String(g.impressions);
+            return g.garbled ? 'n/a' : String(g.impressions);
           case 'Clicks':
             return String(g.clicks);
           case 'Cost':
@@ -639,6 +671,8 @@ export async function startSandbox(opts: SandboxOptions & DirectSandboxExtras): 
         skipColumnHeader: h('skipColumnHeader'),
         skipReportSummary: h('skipReportSummary'),
         malformed: faults.has('malformed'),
+        vanishing: faults.has('vanishing_rows'),
+        garbled: faults.has('garbled_rows'),
         campaignIds,
       });
     const ready = () => ({ status: 200, body: render(), headers: { 'Content-Type': 'text/tab-separated-values; charset=utf-8' } });

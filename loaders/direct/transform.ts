@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { utmFields } from '../../src/marketing/utm.js';
 import type { DirectAd, DirectCampaign } from './api.js';
-import type { ReportRecord } from './tsv.js';
+import type { BadLineKey, ReportRecord } from './tsv.js';
 
 /** What the fact needs of an ad: its link (TEXT_AD only; image and responsive ads have none here). */
 export interface AdLink {
@@ -69,19 +69,24 @@ export function factRow(r: ReportRecord, ad: AdLink | undefined, ctx: FactContex
     cost_includes_vat: ctx.includeVat ? 1 : 0,
     conversions: r.conversions,
     currency: ctx.currency,
-    utm_source: utm.utm_source,
-    utm_medium: utm.utm_medium,
-    utm_campaign: utm.utm_campaign,
-    utm_content: utm.utm_content,
-    utm_term: utm.utm_term,
-    utm_origin: utm.utm_origin,
-    city: utm.city,
-    event_date: utm.event_date,
+    ...utm,
   };
 }
 
-/** The fact table's natural key, also the key skipUnchanged compares hashes under. */
+/**
+ * The fact table's natural key, also the key skipUnchanged compares hashes under and deleteUnseen hands
+ * to its match: it must hold client_login and date (tombstones are scoped by login and report period).
+ */
 export const FACT_KEY = ['client_login', 'campaign_id', 'ad_id', 'date'] as const;
+
+/**
+ * Whether a stored fact key (deleteUnseen's strings, login already matched) could be the row a
+ * quarantined line stands for: every field the bad line still shows must agree; an unreadable field
+ * could be anything.
+ */
+export function coveredByBadLine(key: Record<string, string>, bad: BadLineKey): boolean {
+  return (bad.date === undefined || key.date === bad.date) && (bad.campaignId === undefined || key.campaign_id === bad.campaignId) && (bad.adId === undefined || key.ad_id === bad.adId);
+}
 
 /** Stable quarantine key for a bad report line: login + the line's own text. */
 export function quarantineKey(login: string, raw: string): string {

@@ -28,9 +28,20 @@ export interface ReportRecord {
   conversions: number | null;
 }
 
+/**
+ * What a bad line's cells still say about its fact key (login aside): a field is absent when its cell
+ * is not valid (it could be anything). `null` on a line whose column count is wrong: cell positions
+ * cannot be trusted, so nothing about the key is known.
+ */
+export interface BadLineKey {
+  date?: string;
+  campaignId?: string;
+  adId?: string;
+}
+
 export type TsvLine =
   | { kind: 'row'; record: ReportRecord; raw: string; line: number; costCell: string }
-  | { kind: 'bad'; reason: string; raw: string; line: number };
+  | { kind: 'bad'; reason: string; raw: string; line: number; key: BadLineKey | null };
 
 export type MoneyUnit = 'currency' | 'micros';
 
@@ -78,10 +89,15 @@ export function parseMoney(cell: string, money: MoneyUnit): number | null {
   return Math.round(Number(cell) * 100) / 100;
 }
 
+/** Non-zero Cost cells, all whole multiples of 10,000, needed before a report is taken for micros. */
+export const MICROS_MIN_EVIDENCE = 20;
+
 /**
- * Decides the money unit of a report. We ask for currency units (returnMoneyInMicros: false); if every
- * non-zero Cost is an integer multiple of 10,000 with no decimal point, the header was ignored and the
- * values are micros. `sent` is what the request asked for; `costs` are the raw Cost cells.
+ * Decides the money unit of a report. We ask for currency units (returnMoneyInMicros: false); only
+ * strong evidence says the header was ignored and the values are micros: at least MICROS_MIN_EVIDENCE
+ * non-zero Cost cells, every one an integer multiple of 10,000 and none with a decimal point. A small
+ * report in currency units (whole amounts such as 10000) could pass the multiple test by chance, so
+ * fewer such cells mean currency. `sent` is what the request asked for; `costs` are the raw Cost cells.
  */
 export function detectMoneyUnit(sent: MoneyUnit, costs: Iterable<string>): MoneyUnit {
   if (sent === 'micros') return 'micros';
@@ -93,7 +109,7 @@ export function detectMoneyUnit(sent: MoneyUnit, costs: Iterable<string>): Money
     if (BigInt(cell) % 10_000n !== 0n) return 'currency';
     nonZero++;
   }
-  return nonZero > 0 ? 'micros' : 'currency';
+  return nonZero >= MICROS_MIN_EVIDENCE ? 'micros' : 'currency';
 }
 
 function toBuffers(input: Buffer | string | AsyncIterable<Buffer>): Readable {
@@ -128,16 +144,34 @@ export async function* parseReportTsv(input: Buffer | string | AsyncIterable<Buf
     }
     if (isSummaryLine(fields)) continue;
     if (fields.length !== width) {
-      yield { kind: 'bad', reason: `expected ${width} tab-separated columns, got ${fields.length}`, raw, line };
+      yield { kind: 'bad', reason: `expected ${width} tab-separated columns, got ${fields.length}`, raw, line, key: null };
       continue;
     }
     const result = toRecord(fields, columns, options.money);
-    if (typeof result === 'string') yield { kind: 'bad', reason: result, raw, line };
+    if (typeof result === 'string') yield { kind: 'bad', reason: result, raw, line, key: badLineKey(fields, columns) };
     else yield { kind: 'row', record: result, raw, line, costCell: fields[columns.get('Cost')!]!.trim() };
   }
   if (!columns) {
     throw new AdhouseError('internal', `Direct report has no column header with ${REQUIRED.join(', ')}; was skipColumnHeader sent?`);
   }
+}
+
+/** The valid parts of a bad line's key (its column count matched the header, so positions hold). */
+export function badLineKey(fields: string[], columns: Map<string, number>): BadLineKey {
+  const cell = (name: ReportField): string | undefined => {
+    const i = columns.get(name);
+    return i === undefined ? undefined : fields[i]?.trim();
+  };
+  const key: BadLineKey = {};
+  const date = cell('Date');
+  if (date !== undefined && isRealDay(date)) key.date = date;
+  const campaignId = cell('CampaignId');
+  if (campaignId !== undefined && isUInt64(campaignId)) key.campaignId = String(BigInt(campaignId));
+  // As toRecord reads it: an absent column, '' or `--` is ad 0 (Campaign Master rows).
+  const adId = cell('AdId');
+  if (adId === undefined || adId === '' || adId === MISSING) key.adId = '0';
+  else if (isUInt64(adId)) key.adId = String(BigInt(adId));
+  return key;
 }
 
 /** A record, or the reason the line is unusable. */

@@ -153,14 +153,7 @@ export function bannerRow(accountId: string, banner: VkBanner, group: VkAdGroup 
     status: banner.status,
     moderation_status: banner.moderation_status ?? '',
     primary_url: info.url ?? '',
-    utm_source: utm.utm_source,
-    utm_medium: utm.utm_medium,
-    utm_campaign: utm.utm_campaign,
-    utm_content: utm.utm_content,
-    utm_term: utm.utm_term,
-    utm_origin: utm.utm_origin,
-    city: utm.city,
-    event_date: utm.event_date,
+    ...utm,
     created: moscowToUtc(banner.created),
     updated: moscowToUtc(banner.updated),
   };
@@ -211,14 +204,7 @@ export function statsRow(input: StatsInput, bannerId: number, raw: unknown): Fac
     spent: cents / 100,
     goals,
     currency: input.currency,
-    utm_source: utm.utm_source,
-    utm_medium: utm.utm_medium,
-    utm_campaign: utm.utm_campaign,
-    utm_content: utm.utm_content,
-    utm_term: utm.utm_term,
-    utm_origin: utm.utm_origin,
-    city: utm.city,
-    event_date: utm.event_date,
+    ...utm,
   };
 }
 
