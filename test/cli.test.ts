@@ -1,7 +1,8 @@
 // The `adhouse` command as a user meets it: help, exit codes, one-line config errors, backfill resume.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startSandbox as startDirectSandbox } from '../loaders/direct/sandbox.js';
 import { startSandbox, type VkSandbox } from '../loaders/vk_ads/sandbox.js';
-import { runCli } from './support/cli.js';
+import { runCli, startCli } from './support/cli.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
 
 describe('adhouse CLI', () => {
@@ -24,6 +25,21 @@ describe('adhouse CLI', () => {
     expect(unknown.stderr).toMatch(/unknown source "myspace"; known sources: vk_ads, direct/);
     const flag = await runCli(['load', 'vk_ads', '--frobnicate']);
     expect(flag.code).toBe(2);
+  });
+
+  it('sandbox prints export lines that point loaders at running fakes, and stops on SIGINT', async () => {
+    const child = startCli(['sandbox', '--seed', '9', '--faults', 'direct:long_queue'], {});
+    let stdout = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await vi.waitFor(() => expect(stdout).toMatch(/^export DIRECT_CLIENT_LOGINS=/m), { timeout: 20_000, interval: 50 });
+    const env = Object.fromEntries([...stdout.matchAll(/^export ([A-Z_]+)='(.*)'$/gm)].map((m) => [m[1]!, m[2]!.replace(/'\\''/g, "'")]));
+    expect(Object.keys(env)).toEqual(expect.arrayContaining(['VK_ADS_API_URL', 'VK_ADS_ACCOUNTS', 'DIRECT_API_URL', 'DIRECT_TOKEN']));
+    expect(JSON.parse(env.VK_ADS_ACCOUNTS!)).toHaveLength(2);
+    const res = await fetch(`${env.VK_ADS_API_URL}/api/v2/user.json`);
+    expect(res.status).toBe(401); // a real fake: no token, no data
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
   });
 
   describe('against ClickHouse', () => {
@@ -79,6 +95,23 @@ describe('adhouse CLI', () => {
       expect(rows('fact_direct_daily')).toBeGreaterThan(100);
       expect(r.stdout).toMatch(/^vk_ads +msk +RUB +[\d.]+/m);
       expect(r.stdout).toMatch(/^direct +\S+ +(RUB|KZT) +[\d.]+/m);
+    });
+
+    it('keeps the Direct token out of debug logs and run records, also when it is revoked mid-run', async () => {
+      const direct = await startDirectSandbox({ seed: 4, faults: new Set(['token_revoked']) });
+      try {
+        const env = { ...wh.env, ...direct.env, LOG_LEVEL: 'debug', DIRECT_RPS: '50' };
+        const r = await runCli(['load', 'direct', '--since', '2026-03-01', '--until', '2026-03-05'], env);
+        expect(r.code).toBe(1);
+        expect(r.stdout).toMatch(/token_invalid/);
+        expect(r.stderr + r.stdout).not.toContain(direct.env.DIRECT_TOKEN!);
+        const [leak] = await wh.query<{ n: string }>(`SELECT count() AS n FROM meta_job_runs WHERE position(error_message, '${direct.env.DIRECT_TOKEN}') > 0`);
+        expect(leak!.n).toBe('0');
+        const [run] = await wh.query<{ status: string; error_class: string }>(`SELECT argMax(status, _ver) AS status, argMax(error_class, _ver) AS error_class FROM meta_job_runs WHERE source = 'direct' GROUP BY run_id`);
+        expect(run).toEqual({ status: 'failed', error_class: 'token_invalid' });
+      } finally {
+        await direct.close();
+      }
     });
 
     it('check passes on a healthy warehouse', async () => {
