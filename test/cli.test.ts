@@ -60,6 +60,12 @@ describe('adhouse CLI', () => {
       expect(r.stderr.trim()).toMatch(/^adhouse: VK_ADS_ACCOUNTS: .*it is not set$/);
     });
 
+    it('exits 2 for an --account that is not configured, naming the known ones', async () => {
+      const r = await runCli(['load', 'vk_ads', '--since', '2026-01-01', '--until', '2026-01-01', '--account', 'nope'], { ...wh.env, ...sandbox.env });
+      expect(r.code).toBe(2);
+      expect(r.stdout).toMatch(/config: VK_ADS_ACCOUNTS has no account "nope" \(known: vk_direct, vk_agency_client\)/);
+    });
+
     it('backfills in chunks, resumes a finished backfill without reloading, and leaves the cursor alone', async () => {
       const env = { ...wh.env, ...sandbox.env, LOG_LEVEL: 'debug' };
       const args = ['backfill', 'vk_ads', '--since', '2026-02-01', '--until', '2026-02-10', '--chunk-days', '4'];

@@ -7,7 +7,7 @@ import { addDays, dayChunks, isDay, todayIn } from '../runtime/dates.js';
 import { runLoader } from '../runtime/run-loader.js';
 import { LOADERS } from '../../loaders/registry.js';
 import { ensureClickHouse, loaderOrExit, say, setup, UsageError } from './common.js';
-import { abortOnSignals, describeRun } from './load.js';
+import { abortOnSignals, describeRun, exitCodeFor } from './load.js';
 
 export interface BackfillPlan {
   backfillId: string;
@@ -63,7 +63,7 @@ export function registerBackfill(program: Command): void {
         process.stdout.write(`${describeRun(summary)}\n`);
         if (summary.status !== 'success') {
           say('backfill stopped; run the same command again to resume from this chunk');
-          process.exitCode = 1;
+          process.exitCode = exitCodeFor(summary);
           return;
         }
       }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { EXIT } from '../runtime/errors.js';
 import { runLoader, type RunSummary } from '../runtime/run-loader.js';
 import { LOADERS } from '../../loaders/registry.js';
 import { ensureClickHouse, loaderOrExit, say, setup } from './common.js';
@@ -20,8 +21,10 @@ export function describeRun(s: RunSummary): string {
   return s.status === 'success' ? base : `${base}\n${s.errorClass}: ${s.errorMessage}`;
 }
 
+/** 0 success; 2 when the run failed on our configuration (unknown --account, a rejected request); else 1. */
 export function exitCodeFor(s: RunSummary): number {
-  return s.status === 'success' ? 0 : 1;
+  if (s.status === 'success') return EXIT.ok;
+  return s.errorClass === 'config' ? EXIT.usage : EXIT.failure;
 }
 
 export function registerLoad(program: Command): void {
