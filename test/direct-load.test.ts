@@ -8,6 +8,7 @@ import { writeCursor } from '../src/runtime/cursor.js';
 import { addDays, todayIn } from '../src/runtime/dates.js';
 import type { RunningSandbox } from '../src/runtime/sandbox.js';
 import { runLoader, type RunSummary } from '../src/runtime/run-loader.js';
+import { expectBalanced } from './support/run-assertions.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
 
 const SEED = 2718;
@@ -53,10 +54,6 @@ async function deletedKeys(wh: Warehouse): Promise<string[]> {
   return rows.map((r) => r.k);
 }
 
-function expectBalanced(s: RunSummary): void {
-  expect(s.status, s.errorMessage).toBe('success');
-  expect(s.rowsRead).toBe(s.rowsWritten + s.rowsQuarantined + s.rowsSkipped);
-}
 
 describe('direct load into ClickHouse', () => {
   let wh: Warehouse;

@@ -1,3 +1,4 @@
+import { seededRandom } from '../src/runtime/sandbox.js';
 import { describe, expect, it } from 'vitest';
 import { AdhouseError } from '../src/runtime/errors.js';
 import { parseCityEvent, parseUtmTags, utmFields, UTM_KEYS, type UtmTags } from '../src/marketing/utm.js';
@@ -220,17 +221,8 @@ describe('utmFields', () => {
 
 // ---- property-style -----------------------------------------------------------------------------
 
-/** mulberry32: a tiny seeded PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG so failures reproduce. */
+const prng = seededRandom;
 
 const DAY_MS = 86_400_000;
 // Independent of the module: Date.UTC arithmetic.

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import vkAds from '../loaders/vk_ads/index.js';
 import { expectedVkTotals, startSandbox, type VkSandbox } from '../loaders/vk_ads/sandbox.js';
 import { runLoader, type RunSummary } from '../src/runtime/run-loader.js';
+import { expectBalanced } from './support/run-assertions.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
 
 const SEED = 4242;
@@ -24,10 +25,6 @@ async function factTotals(wh: Warehouse): Promise<{ rows: number; shows: number;
   return { rows: Number(t!.rows), shows: Number(t!.shows), clicks: Number(t!.clicks), spent: Number(t!.spent) };
 }
 
-function expectBalanced(s: RunSummary): void {
-  expect(s.status, s.errorMessage).toBe('success');
-  expect(s.rowsRead).toBe(s.rowsWritten + s.rowsQuarantined + s.rowsSkipped);
-}
 
 describe('vk_ads load into ClickHouse', () => {
   let wh: Warehouse;
