@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { addDays, diffDays, isDay, todayIn } from '../../src/runtime/dates.js';
-import { hashSeed, listen, readBody, seededRandom, type RunningSandbox, type SandboxOptions } from '../../src/runtime/sandbox.js';
+import { hashSeed, listen, readBody, SANDBOX_EVENTS, seededRandom, type RunningSandbox, type SandboxOptions } from '../../src/runtime/sandbox.js';
 
 // ---- synthetic world (pure functions of the seed) ------------------------------------------------
 
@@ -54,7 +54,6 @@ export interface DirectWorld {
 
 export const DIRECT_SANDBOX_LOGINS = ['msk-concerts', 'spb-theatre'] as const;
 const AGENCY_LOGIN = 'adhouse-agency';
-const CITIES = ['msk', 'spb', 'kzn', 'ekb', 'nsk'];
 const CAMPAIGN_NAMES = [
   'Концерт Москва — поиск',
   'Спектакль "Щелкунчик" — РСЯ',
@@ -78,9 +77,6 @@ export function directAgencyToken(seed: number): string {
   return `fake-direct-agency-${seed}`;
 }
 
-function pad2(n: number): string {
-  return String(n).padStart(2, '0');
-}
 
 /** The fake's accounts, campaigns and ads: a pure function of the seed. */
 export function directWorld(seed: number): DirectWorld {
@@ -121,8 +117,9 @@ export function directWorld(seed: number): DirectWorld {
         const adId = 16_000_000_000 + base * 10 + adSeq;
         const groupId = groupIds[a % groupIds.length]!;
         const type: FakeAd['type'] = master ? 'RESPONSIVE_AD' : adSeq % 7 === 0 ? 'IMAGE_AD' : adSeq % 5 === 0 ? 'RESPONSIVE_AD' : 'TEXT_AD';
-        const city = CITIES[Math.floor(rng() * CITIES.length)]!;
-        const content = `${city}_${pad2(1 + Math.floor(rng() * 28))}_${pad2(1 + Math.floor(rng() * 12))}`;
+        // Events shared with every other sandbox, so ad spend and ticket sales meet in ROMI.
+        const content = SANDBOX_EVENTS[Math.floor(rng() * SANDBOX_EVENTS.length)]!;
+        const city = content.replace(/_\d+_\d+$/, '');
         const variant = adSeq % 4;
         const href =
           type !== 'TEXT_AD'

@@ -6,7 +6,7 @@
 // 429s. Faults are switched on by name (BEHAVIOR.md lists them).
 import type http from 'node:http';
 import { addDays, diffDays, isDay } from '../../src/runtime/dates.js';
-import { hashSeed, listen, readBody, seededRandom, type RunningSandbox, type SandboxOptions } from '../../src/runtime/sandbox.js';
+import { hashSeed, listen, readBody, SANDBOX_EVENTS, seededRandom, type RunningSandbox, type SandboxOptions } from '../../src/runtime/sandbox.js';
 
 // ---- synthetic world (pure functions of the seed) ------------------------------------------------
 
@@ -73,7 +73,8 @@ export const VK_SANDBOX_APPS: readonly SbApp[] = [
   { client_id: 'vk-agency-app', client_secret: 'sandbox-agency-secret', ownerId: 2000, clientIds: [2001] },
 ];
 
-const CONTENTS = ['msk_05_12', 'spb_20_12', 'kzn_15_01', 'ekb_28_02', 'nsk_10_11', 'nizhny_novgorod_03_03'];
+// Events shared with every other sandbox, so ad spend and ticket sales meet in ROMI.
+const CONTENTS = SANDBOX_EVENTS;
 const MALFORMED_CONTENTS = ['msk_32_13', 'msk05', '_05_12', 'spb__20_12'];
 
 function pick<T>(rng: () => number, items: readonly T[]): T {

@@ -84,3 +84,21 @@ export function hashSeed(...parts: Array<string | number>): number {
   }
   return h >>> 0;
 }
+
+/**
+ * The synthetic world's events, as `<city>_<dd>_<mm>` (the utm_content convention). Every sandbox draws
+ * from this one list: ad sandboxes put it in UTM tags, ticket-sales sandboxes sell tickets for the same
+ * city and day, so ROMI in the demo and the tests joins spend and revenue for real.
+ */
+export const SANDBOX_EVENTS: readonly string[] = [
+  'msk_05_12',
+  'spb_20_12',
+  'kzn_15_01',
+  'ekb_28_02',
+  'nsk_10_11',
+  'nizhny_novgorod_03_03',
+  'msk_24_12',
+  'spb_14_02',
+  'kzn_08_11',
+  'ekb_30_11',
+];
