@@ -94,3 +94,28 @@ describe('insert sink', () => {
     await expect(sink.flush()).rejects.toThrow(/Cannot parse|parse/i);
   });
 });
+
+describe('insert sink over a whole-table scope', () => {
+  it('without a dateColumn, every stored key is a candidate (a source read whole on every run)', async () => {
+    const wh = await freshWarehouse();
+    try {
+      await wh.client.command({
+        query: `CREATE TABLE sheet (id String, v UInt32, _hash UInt64, _deleted UInt8 DEFAULT 0, _ver UInt64, _loaded_at DateTime('UTC'), _run_id String)
+                ENGINE = ReplacingMergeTree(_ver) ORDER BY id`,
+      });
+      const make = (version: number) => createSink({ client: wh.client, table: 'sheet', runId: `r${version}`, version, batchRows: 100, flushMs: 1000 }, { skipUnchanged: { key: ['id'] } });
+      const first = make(1);
+      for (const id of ['a', 'b', 'c']) await first.write({ id, v: 1 });
+      await first.flush();
+      const second = make(2);
+      for (const id of ['a', 'c']) await second.write({ id, v: 1 });
+      expect(await second.deleteUnseen(() => true)).toBe(1);
+      await second.flush();
+      const rows = await wh.query<{ id: string; d: number }>('SELECT id, _deleted AS d FROM sheet FINAL ORDER BY id');
+      expect(rows.map((r) => [r.id, Number(r.d)])).toEqual([['a', 0], ['b', 1], ['c', 0]]);
+      expect(second.skipped).toBe(2);
+    } finally {
+      await wh.drop();
+    }
+  });
+});

@@ -17,9 +17,10 @@ export interface SinkOptions {
   hash?: boolean;
   /**
    * Skip rows whose hash equals the newest stored version of the same key within the run window
-   * (implies `hash`). `dateColumn` bounds the lookup to the window. The table needs `_hash` and `_deleted`.
+   * (implies `hash`). `dateColumn` bounds the lookup to the run window; without it the whole table is
+   * the scope (sources read whole on every run, such as a sheet). The table needs `_hash` and `_deleted`.
    */
-  skipUnchanged?: { key: readonly string[]; dateColumn: string };
+  skipUnchanged?: { key: readonly string[]; dateColumn?: string };
   /** With skipUnchanged: a row for which this is true is skipped when no stored version exists (zero-filled days). */
   isEmpty?: (row: Row) => boolean;
 }
@@ -106,12 +107,15 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
   async function loadKnownHashes(): Promise<Map<string, StoredVersion>> {
     const spec = options.skipUnchanged!;
     const w = settings.window;
-    if (!w) throw new AdhouseError('internal', `skipUnchanged on ${table} needs a run window`);
-    const keyExpr = spec.key.map((k) => `toString(${sqlIdent(k)})`).join(", '\\t', ");
+    if (spec.dateColumn && !w) throw new AdhouseError('internal', `skipUnchanged on ${table} by ${spec.dateColumn} needs a run window`);
+    // Without a dateColumn the whole table is the scope: for sources read whole on every run (a sheet).
+    const scope = spec.dateColumn ? `WHERE ${sqlIdent(spec.dateColumn)} BETWEEN ${sqlDate(w!.since)} AND ${sqlDate(w!.until)}` : '';
+    const parts = spec.key.map((k) => `toString(${sqlIdent(k)})`);
+    // 18.16's concat() wants at least two arguments.
+    const keyExpr = parts.length === 1 ? parts[0]! : `concat(${parts.join(", '\\t', ")})`;
     const rows = await queryRows<{ k: string; h: string; d: number | string }>(
       settings.client,
-      `SELECT concat(${keyExpr}) AS k, toString(argMax(_hash, _ver)) AS h, argMax(_deleted, _ver) AS d FROM ${table}
-       WHERE ${sqlIdent(spec.dateColumn)} BETWEEN ${sqlDate(w.since)} AND ${sqlDate(w.until)} GROUP BY k`,
+      `SELECT ${keyExpr} AS k, toString(argMax(_hash, _ver)) AS h, argMax(_deleted, _ver) AS d FROM ${table} ${scope} GROUP BY k`,
       settings.signal,
     );
     return new Map(rows.map((r) => [r.k, { hash: r.h, deleted: Number(r.d) === 1 }]));
