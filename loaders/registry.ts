@@ -5,12 +5,22 @@ import vkAds from './vk_ads/index.js';
 import { startSandbox as startVkAdsSandbox } from './vk_ads/sandbox.js';
 import direct from './direct/index.js';
 import { startSandbox as startDirectSandbox } from './direct/sandbox.js';
+import avito from './avito/index.js';
+import { startSandbox as startAvitoSandbox } from './avito/sandbox.js';
+import cbrRates from './cbr_rates/index.js';
+import qticketsApi from './qtickets_api/index.js';
+import { startSandbox as startQticketsApiSandbox } from './qtickets_api/sandbox.js';
+import { startSandbox as startCbrRatesSandbox } from './cbr_rates/sandbox.js';
 
-export const LOADERS: readonly LoaderDefinition[] = [vkAds as unknown as LoaderDefinition, direct as unknown as LoaderDefinition];
+// The demo loads in this order: currency rates first, so spend converts as soon as it lands.
+export const LOADERS: readonly LoaderDefinition[] = [cbrRates, vkAds, direct, avito, qticketsApi].map((l) => l as unknown as LoaderDefinition);
 
 export const SANDBOXES: Readonly<Record<string, StartSandbox>> = {
   vk_ads: startVkAdsSandbox,
   direct: startDirectSandbox,
+  cbr_rates: startCbrRatesSandbox,
+  avito: startAvitoSandbox,
+  qtickets_api: startQticketsApiSandbox,
 };
 
 export function findLoader(name: string): LoaderDefinition | undefined {

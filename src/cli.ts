@@ -8,6 +8,7 @@ import { registerBackfill } from './cli/backfill.js';
 import { registerCheck } from './cli/check.js';
 import { registerClickhouse } from './cli/clickhouse.js';
 import { registerDemo } from './cli/demo.js';
+import { registerExport } from './cli/export.js';
 import { registerLoad } from './cli/load.js';
 import { registerMigrate } from './cli/migrate.js';
 import { registerSandbox } from './cli/sandbox.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerLoad(program);
   registerBackfill(program);
   registerCheck(program);
+  registerExport(program);
   registerSandbox(program);
   registerDemo(program);
   return program;

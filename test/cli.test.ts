@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startSandbox as startDirectSandbox } from '../loaders/direct/sandbox.js';
 import { startSandbox, type VkSandbox } from '../loaders/vk_ads/sandbox.js';
+import { SANDBOX_EVENTS } from '../src/runtime/sandbox.js';
 import { runCli, startCli } from './support/cli.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
 
@@ -10,7 +11,7 @@ describe('adhouse CLI', () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
     const commands = [...r.stdout.matchAll(/^ {2}([a-z-]+)(?: |\[|<)/gm)].map((m) => m[1]);
-    expect(commands).toEqual(['clickhouse', 'migrate', 'load', 'backfill', 'check', 'sandbox', 'demo', 'help']);
+    expect(commands).toEqual(['clickhouse', 'migrate', 'load', 'backfill', 'check', 'export', 'sandbox', 'demo', 'help']);
   });
 
   it('exits 2 with one line naming a bad variable', async () => {
@@ -22,7 +23,7 @@ describe('adhouse CLI', () => {
   it('exits 2 for an unknown source or a bad flag', async () => {
     const unknown = await runCli(['load', 'myspace'], { CLICKHOUSE_URL: 'http://127.0.0.1:1' });
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/unknown source "myspace"; known sources: vk_ads, direct/);
+    expect(unknown.stderr).toMatch(/unknown source "myspace"; known sources: cbr_rates, vk_ads, direct, avito, qtickets_api/);
     const flag = await runCli(['load', 'vk_ads', '--frobnicate']);
     expect(flag.code).toBe(2);
   });
@@ -99,8 +100,13 @@ describe('adhouse CLI', () => {
       const rows = (table: string) => Number(new RegExp(`^${table} +(\\d+)$`, 'm').exec(r.stdout)?.[1] ?? -1);
       expect(rows('fact_vk_ads_daily')).toBeGreaterThan(100);
       expect(rows('fact_direct_daily')).toBeGreaterThan(100);
-      expect(r.stdout).toMatch(/^vk_ads +msk +RUB +[\d.]+/m);
-      expect(r.stdout).toMatch(/^direct +\S+ +(RUB|KZT) +[\d.]+/m);
+      for (const source of ['cbr_rates', 'avito', 'qtickets_api']) expect(r.stderr).toMatch(new RegExp(`${source} success .*quarantined 0`));
+      expect(r.stdout).toMatch(/^vk_ads +msk +[\d.]+/m);
+      expect(r.stdout).toMatch(/^direct +\S+ +[\d.]+/m);
+      expect(r.stdout).toMatch(/^avito +\(no utm city\) +[\d.]+/m);
+      // ROMI joins sales and spend for the sandboxes' shared events; not a TTY, so statuses are plain words.
+      expect(r.stdout).toMatch(/ROMI by city and event date/);
+      expect(r.stdout).toMatch(/^msk +2\d{3}-12-05 +[\d.]+ +[\d.]+ +[\d.]+ +-?[\d.]+ +(green|yellow|red)$/m);
     });
 
     it('keeps the Direct token out of debug logs and run records, also when it is revoked mid-run', async () => {
@@ -120,10 +126,34 @@ describe('adhouse CLI', () => {
       }
     });
 
-    it('check passes on a healthy warehouse', async () => {
-      const r = await runCli(['check'], wh.env);
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr).toMatch(/ok {3}0001_job_runs_reconcile\.sql/);
+    it('check passes on healthy data and fails naming the check when a violation is planted', async () => {
+      const own = await freshWarehouse();
+      try {
+        const load = await runCli(['load', 'vk_ads', '--since', '2026-02-01', '--until', '2026-02-07'], { ...own.env, ...sandbox.env });
+        expect(load.code, load.stderr).toBe(0);
+        // The sandbox's ads promote these events; with them known, every spend city is an event city.
+        await own.client.insert({
+          table: 'dim_events',
+          format: 'JSONEachRow',
+          values: SANDBOX_EVENTS.map((e, i) => ({ source: 'qtickets_sheets', event_id: `e${i}`, show_id: '', event_name: e, city: e.replace(/_\d+_\d+$/, ''), event_date: '2026-12-01', venue: '', capacity: 100, _hash: 0, _ver: 1, _loaded_at: '2026-01-01 00:00:00', _run_id: 't' })),
+        });
+        const ok = await runCli(['check'], own.env);
+        expect(ok.code, ok.stderr + ok.stdout).toBe(0);
+        expect(ok.stderr).toMatch(/ok {3}0001_job_runs_reconcile\.sql/);
+        expect(ok.stderr).toMatch(/ok {3}0005_no_negative_money\.sql/);
+
+        await own.client.insert({
+          table: 'fact_vk_ads_daily',
+          format: 'JSONEachRow',
+          values: [{ account_id: 'planted', date: '2026-02-03', banner_id: 1, shows: 1, clicks: 0, spent: -5, goals: 0, currency: 'RUB', _hash: 0, _ver: 1, _loaded_at: '2026-01-01 00:00:00', _run_id: 't' }],
+        });
+        const bad = await runCli(['check'], own.env);
+        expect(bad.code).toBe(1);
+        expect(bad.stderr).toMatch(/FAIL 0005_no_negative_money\.sql \(1 row\(s\)\)/);
+        expect(bad.stdout).toMatch(/planted/);
+      } finally {
+        await own.drop();
+      }
     });
   });
 });

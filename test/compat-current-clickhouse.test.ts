@@ -3,7 +3,8 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readSqlFiles, splitStatements, SQL_DIR } from '../src/clickhouse/migrate.js';
+import { readSqlFiles, renderViewSql, splitStatements, SQL_DIR } from '../src/clickhouse/migrate.js';
+import { viewVars } from '../src/config/views.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
 
 const FIXTURES = [
@@ -41,7 +42,7 @@ describe('compatibility: ClickHouse 18.16 and a current release (chDB)', () => {
 
   it('accepts every migration and view and answers the same queries identically', async () => {
     const migrations = readSqlFiles(path.join(SQL_DIR, 'migrations')).flatMap((f) => splitStatements(f.text).map((sql) => ({ file: f.name, sql })));
-    const views = readSqlFiles(path.join(SQL_DIR, 'views')).flatMap((f) => splitStatements(f.text).map((sql) => ({ file: f.name, sql })));
+    const views = readSqlFiles(path.join(SQL_DIR, 'views')).flatMap((f) => splitStatements(renderViewSql(f.text, viewVars({}), f.name)).map((sql) => ({ file: f.name, sql })));
     const setup = [
       'CREATE DATABASE compat',
       'USE compat',

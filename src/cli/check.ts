@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { connect, queryRows } from '../clickhouse/client.js';
-import { readSqlFiles, SQL_DIR } from '../clickhouse/migrate.js';
+import { readSqlFiles, renderViewSql, SQL_DIR } from '../clickhouse/migrate.js';
+import { viewVars } from '../config/views.js';
 import { ensureClickHouse, formatTable, say, setup } from './common.js';
 
 export interface CheckResult {
@@ -10,10 +11,11 @@ export interface CheckResult {
 }
 
 /** Runs every sql/checks query; each returns offending rows, zero rows = pass. */
-export async function runChecks(client: ReturnType<typeof connect>, dir = path.join(SQL_DIR, 'checks')): Promise<CheckResult[]> {
+export async function runChecks(client: ReturnType<typeof connect>, dir = path.join(SQL_DIR, 'checks'), vars = viewVars()): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   for (const file of readSqlFiles(dir)) {
-    out.push({ name: file.name, violations: await queryRows(client, `${file.text.trim().replace(/;\s*$/, '')}\nLIMIT 100`) });
+    const sql = renderViewSql(file.text, vars, file.name).trim().replace(/;\s*$/, '');
+    out.push({ name: file.name, violations: await queryRows(client, `SELECT * FROM (${sql}) LIMIT 100`) });
   }
   return out;
 }

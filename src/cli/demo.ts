@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { connect, queryRows } from '../clickhouse/client.js';
+import { sqlDate } from '../clickhouse/literal.js';
 import { migrate } from '../clickhouse/migrate.js';
 import { addDays, todayIn } from '../runtime/dates.js';
 import { runLoader } from '../runtime/run-loader.js';
@@ -9,6 +10,14 @@ import { describeRun } from './load.js';
 import { startSandboxes } from './sandbox.js';
 
 const DEMO_DAYS = 30;
+
+type RomiStatus = 'green' | 'yellow' | 'red' | 'no_spend';
+const ANSI: Record<RomiStatus, string> = { green: '\x1b[32m', yellow: '\x1b[33m', red: '\x1b[31m', no_spend: '\x1b[90m' };
+
+/** ROMI statuses in their colours on a terminal, as plain words elsewhere. */
+function colouriser(tty: boolean): (status: RomiStatus) => string {
+  return (status) => (tty ? `${ANSI[status]}${status}\x1b[0m` : status);
+}
 
 export function registerDemo(program: Command): void {
   program
@@ -45,18 +54,23 @@ export function registerDemo(program: Command): void {
           counts.push({ table: name, rows: Number(row!.rows) });
         }
         process.stdout.write(`${formatTable(counts)}\n`);
-        process.stdout.write(`\nSpend by platform and city, ${since}..${until}:\n`);
-        const spend = await queryRows(
+        process.stdout.write(`\nSpend by platform and city, ${since}..${until} (v_marketing_daily, RUB at CBR rates):\n`);
+        const spend = await queryRows<Record<string, unknown>>(
           client,
-          `SELECT platform, if(city = '', '(unknown)', city) AS city, currency, sum(spend) AS spend, sum(clicks) AS clicks, sum(impressions) AS impressions
-           FROM (
-             SELECT 'vk_ads' AS platform, city, currency, toFloat64(spent) AS spend, clicks, shows AS impressions FROM fact_vk_ads_daily FINAL WHERE _deleted = 0
-             UNION ALL
-             SELECT 'direct' AS platform, city, currency, toFloat64(cost) AS spend, clicks, impressions FROM fact_direct_daily FINAL WHERE _deleted = 0
-           )
-           GROUP BY platform, city, currency ORDER BY platform, spend DESC`,
+          `SELECT platform, if(city = '', '(no utm city)', city) AS city, round(sum(spend_rub), 2) AS spend_rub, sum(clicks) AS clicks, sum(impressions) AS impressions, sum(results) AS results
+           FROM v_marketing_daily
+           WHERE date BETWEEN ${sqlDate(since)} AND ${sqlDate(until)}
+           GROUP BY platform, city ORDER BY platform, spend_rub DESC`,
         );
-        process.stdout.write(`${formatTable(spend.map((r) => ({ ...r, spend: Number(r.spend), clicks: Number(r.clicks), impressions: Number(r.impressions) })))}\n`);
+        process.stdout.write(`${formatTable(spend.map((r) => ({ ...r, spend_rub: Number(r.spend_rub), clicks: Number(r.clicks), impressions: Number(r.impressions), results: Number(r.results) })))}\n`);
+        process.stdout.write('\nROMI by city and event date (v_romi_kpi):\n');
+        const romi = await queryRows<Record<string, unknown>>(client, 'SELECT city, event_date, revenue, spend_rub, roas, romi, status FROM v_romi_kpi ORDER BY event_date, city');
+        const colour = colouriser(Boolean(process.stdout.isTTY));
+        process.stdout.write(
+          `${formatTable(
+            romi.map((r) => ({ ...r, revenue: Number(r.revenue), spend_rub: Number(r.spend_rub), roas: r.roas === null ? '' : Number(r.roas).toFixed(2), romi: r.romi === null ? '' : Number(r.romi).toFixed(2) })),
+          ).replace(/\b(green|yellow|red|no_spend)\s*$/gm, (status) => colour(status.trim() as RomiStatus) + ' '.repeat(status.length - status.trim().length))}\n`,
+        );
       } finally {
         await client.close();
       }

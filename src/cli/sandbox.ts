@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { SANDBOXES } from '../../loaders/registry.js';
 import { faultsFor, type RunningSandbox } from '../runtime/sandbox.js';
+import { envPrefix } from '../config/sources.js';
 import { say, UsageError } from './common.js';
 
 export interface SandboxSet {
@@ -17,7 +18,9 @@ export async function startSandboxes(opts: { port?: number; seed: number; faults
     sandboxes.push(await startOne({ port: opts.port ? opts.port + i : 0, seed: opts.seed, faults: faultsFor(source, opts.faults) }));
     i++;
   }
-  const env = Object.assign({}, ...sandboxes.map((s) => s.env)) as Record<string, string>;
+  // The fakes are local: loaders may talk to them much faster than to the real APIs.
+  const pace = Object.fromEntries(sandboxes.map((s) => [`${envPrefix(s.source)}_RPS`, '50']));
+  const env = Object.assign(pace, ...sandboxes.map((s) => s.env)) as Record<string, string>;
   return { sandboxes, env, close: async () => void (await Promise.all(sandboxes.map((s) => s.close()))) };
 }
 

@@ -9,6 +9,8 @@ import { AdhouseError } from '../runtime/errors.js';
 import { utcDateTime } from '../runtime/dates.js';
 import { connect, queryRows, type ClickHouseClient } from './client.js';
 import { sqlIdent } from './literal.js';
+import type { Env } from '../config/env.js';
+import { viewVars } from '../config/views.js';
 
 export const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sql');
 
@@ -109,9 +111,22 @@ export async function assertMigrated(client: ClickHouseClient, database: string,
   if (pending.length) throw new AdhouseError('config', `database ${database} is behind the code (pending: ${pending.join(', ')}): run \`adhouse migrate\``);
 }
 
-export async function migrate(ch: ClickHouseConfig, opts: { sqlDir?: string; say?: (line: string) => void } = {}): Promise<MigrateResult> {
+/**
+ * View files may use `{{NAME}}` for values that must be constants in SQL (a time zone argument cannot come
+ * from a table). Values are rendered by literal.ts from validated configuration; an unknown name is an error.
+ */
+export function renderViewSql(text: string, vars: Readonly<Record<string, string>>, file: string): string {
+  return text.replace(/\{\{([A-Z_]+)\}\}/g, (_, name: string) => {
+    const value = vars[name];
+    if (value === undefined) throw new AdhouseError('config', `view file ${file} uses {{${name}}}, which migrate does not provide`);
+    return value;
+  });
+}
+
+export async function migrate(ch: ClickHouseConfig, opts: { sqlDir?: string; say?: (line: string) => void; env?: Env } = {}): Promise<MigrateResult> {
   const sqlDir = opts.sqlDir ?? SQL_DIR;
   const say = opts.say ?? (() => {});
+  const vars = viewVars(opts.env);
   const admin = connect(ch, { database: null });
   try {
     await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${sqlIdent(ch.database)}` });
@@ -148,7 +163,7 @@ export async function migrate(ch: ClickHouseConfig, opts: { sqlDir?: string; say
     }
     const views: string[] = [];
     for (const file of readSqlFiles(path.join(sqlDir, 'views'))) {
-      for (const statement of splitStatements(file.text)) {
+      for (const statement of splitStatements(renderViewSql(file.text, vars, file.name))) {
         const name = viewName(statement);
         if (name) await client.command({ query: `DROP TABLE IF EXISTS ${sqlIdent(name)}` });
         try {

@@ -40,3 +40,28 @@ export function dayChunks(since: string, until: string, chunkDays: number): Arra
 export function utcDateTime(ms: number = Date.now()): string {
   return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 }
+
+function zoneOffsetMs(timeZone: string, at: number): number {
+  const parts = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }).formatToParts(new Date(at));
+  const get = (type: string) => Number(parts.find((p) => p.type === type)!.value);
+  return Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) - Math.floor(at / 1000) * 1000;
+}
+
+/** The UTC instant (ms) at which `day` begins in `timeZone`. */
+export function zonedDayStart(day: string, timeZone: string): number {
+  const naive = Date.parse(`${day}T00:00:00Z`);
+  // Two passes settle DST edges: the offset at the guess may differ from the offset at the answer.
+  let guess = naive - zoneOffsetMs(timeZone, naive);
+  guess = naive - zoneOffsetMs(timeZone, guess);
+  return guess;
+}
+
+/** 'YYYY-MM-DD hh:mm:ss' of a UTC instant, as a clock in `timeZone` shows it. */
+export function formatInZone(ms: number, timeZone: string): string {
+  return new Date(ms + zoneOffsetMs(timeZone, ms)).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+/** Parses the text form of a DateTime('UTC') column. */
+export function parseUtcDateTime(text: string): number {
+  return Date.parse(`${text.replace(' ', 'T')}Z`);
+}

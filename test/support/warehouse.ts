@@ -38,7 +38,7 @@ export async function freshWarehouse(extraEnv: Record<string, string> = {}): Pro
     ...extraEnv,
   };
   const ch = clickhouseConfig(env);
-  await migrate(ch);
+  await migrate(ch, { env });
   const client = connect(ch);
   return {
     client,
