@@ -8,18 +8,21 @@ import { startSandbox as startDirectSandbox } from './direct/sandbox.js';
 import avito from './avito/index.js';
 import { startSandbox as startAvitoSandbox } from './avito/sandbox.js';
 import cbrRates from './cbr_rates/index.js';
+import qticketsSheets from './qtickets_sheets/index.js';
+import { startSandbox as startQticketsSheetsSandbox } from './qtickets_sheets/sandbox.js';
 import qticketsApi from './qtickets_api/index.js';
 import { startSandbox as startQticketsApiSandbox } from './qtickets_api/sandbox.js';
 import { startSandbox as startCbrRatesSandbox } from './cbr_rates/sandbox.js';
 
 // The demo loads in this order: currency rates first, so spend converts as soon as it lands.
-export const LOADERS: readonly LoaderDefinition[] = [cbrRates, vkAds, direct, avito, qticketsApi].map((l) => l as unknown as LoaderDefinition);
+export const LOADERS: readonly LoaderDefinition[] = [cbrRates, vkAds, direct, avito, qticketsSheets, qticketsApi].map((l) => l as unknown as LoaderDefinition);
 
 export const SANDBOXES: Readonly<Record<string, StartSandbox>> = {
   vk_ads: startVkAdsSandbox,
   direct: startDirectSandbox,
   cbr_rates: startCbrRatesSandbox,
   avito: startAvitoSandbox,
+  qtickets_sheets: startQticketsSheetsSandbox,
   qtickets_api: startQticketsApiSandbox,
 };
 

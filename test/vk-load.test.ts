@@ -57,8 +57,9 @@ describe('vk_ads load into ClickHouse', () => {
     expect(Number(structure!.deleted)).toBeGreaterThan(0);
     const origins = await wh.query<{ utm_origin: string }>(`SELECT DISTINCT utm_origin FROM fact_vk_ads_daily FINAL ORDER BY utm_origin`);
     expect(origins.map((o) => o.utm_origin)).toEqual(expect.arrayContaining(['url', 'fallback', 'mixed']));
-    const [cur] = await wh.query<{ c: string }>(`SELECT groupUniqArray(currency) AS c FROM fact_vk_ads_daily`);
-    expect(cur!.c).toEqual(['RUB']);
+    // Each account in its own currency (user.json): the agency client's cabinet is in US dollars.
+    const cur = await wh.query<{ account_id: string; c: string[] }>(`SELECT account_id, groupUniqArray(currency) AS c FROM fact_vk_ads_daily GROUP BY account_id ORDER BY account_id`);
+    expect(cur).toEqual([{ account_id: 'vk_agency_client', c: ['USD'] }, { account_id: 'vk_direct', c: ['RUB'] }]);
   });
 
   it('a second load and an overlapping window change nothing', async () => {

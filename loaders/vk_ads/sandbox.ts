@@ -43,6 +43,8 @@ export interface SbBanner {
   url_object_id: number;
   /** Never delivered: every day is zero. */
   silent: boolean;
+  /** Spend per show relative to a RUB cabinet (a USD cabinet spends about 1/90 as many units). */
+  priceScale?: number;
 }
 export interface SbUser {
   id: number;
@@ -92,7 +94,9 @@ function stamp(rng: () => number): string {
 
 function buildUser(seed: number, userId: number, username: string): SbUser {
   const rng = seededRandom(hashSeed(seed, 'vk-user', userId));
-  const user: SbUser = { id: userId, username, currency: 'RUB', plans: [], groups: [], banners: [] };
+  // The agency client's cabinet is in US dollars, so ROMI is proven for a non-RUB account (CBR rates).
+  const currency = userId === VK_SANDBOX_ACCOUNTS.vk_agency_client.userId ? 'USD' : 'RUB';
+  const user: SbUser = { id: userId, username, currency, plans: [], groups: [], banners: [] };
   if (userId === AGENCY_OWNER.userId) return user; // the agency's own cabinet is empty
   const nPlans = 3 + Math.floor(rng() * 2);
   let groupSeq = 0;
@@ -150,6 +154,7 @@ function buildUser(seed: number, userId: number, username: string): SbUser {
           url,
           url_object_id: 900000 + bid,
           silent: rng() < 0.08,
+          priceScale: currency === 'USD' ? 1 / 90 : 1,
         });
       }
     }
@@ -189,14 +194,14 @@ export interface DayStats {
 }
 
 /** Statistics of one banner on one day: a pure function of (seed, banner, date); ~30% of days are quiet (zero). */
-export function bannerDayStats(seed: number, banner: Pick<SbBanner, 'id' | 'silent'>, date: string): DayStats {
+export function bannerDayStats(seed: number, banner: Pick<SbBanner, 'id' | 'silent' | 'priceScale'>, date: string): DayStats {
   if (banner.silent) return { shows: 0, clicks: 0, goals: 0, spentCents: 0 };
   const r = seededRandom(hashSeed(seed, 'vk-stat', banner.id, date));
   if (r() < 0.3) return { shows: 0, clicks: 0, goals: 0, spentCents: 0 };
   const shows = 50 + Math.floor(r() * 3000);
   const clicks = Math.floor(shows * (0.005 + r() * 0.04));
   const goals = Math.floor(clicks * r() * 0.2);
-  const spentCents = Math.floor(shows * (5 + r() * 40));
+  const spentCents = Math.max(1, Math.floor(shows * (5 + r() * 40) * (banner.priceScale ?? 1)));
   return { shows, clicks, goals, spentCents };
 }
 
@@ -222,7 +227,7 @@ export function isRefunded(seed: number, bannerId: number, date: string): boolea
 }
 
 /** What the sandbox serves for one banner and day under the given faults (only `refund` changes the numbers). */
-export function servedDayStats(seed: number, banner: Pick<SbBanner, 'id' | 'silent'>, date: string, faults: { refund?: boolean } = {}): DayStats {
+export function servedDayStats(seed: number, banner: Pick<SbBanner, 'id' | 'silent' | 'priceScale'>, date: string, faults: { refund?: boolean } = {}): DayStats {
   if (faults.refund && isRefunded(seed, banner.id, date)) return { shows: 0, clicks: 0, goals: 0, spentCents: 0 };
   return bannerDayStats(seed, banner, date);
 }

@@ -2,11 +2,7 @@
 -- and Sales sheets. The sheet is read whole on every run, so each table is a snapshot keyed on the
 -- sheet's natural key; rows that vanish from the sheet are written again with _deleted = 1.
 -- Portable SQL (ClickHouse 18.16 and current): ReplacingMergeTree(_ver), readers use FINAL.
---
--- `_snapshot_day` is a computed, never stored, column (ALIAS yesterday()): the insert sink bounds its
--- "stored version of this key" lookup by a date column within the run window, and a sheet has no date
--- every row shares. yesterday() lies inside any run window of >= 3 days that ends today, whatever the
--- server's time zone, so the lookup covers the whole table (see loaders/qtickets_sheets/BEHAVIOR.md).
+-- The loader's change detection looks up every stored key (skipUnchanged without a dateColumn).
 
 CREATE TABLE IF NOT EXISTS stg_qtickets_sheets_events
 (
@@ -18,7 +14,6 @@ CREATE TABLE IF NOT EXISTS stg_qtickets_sheets_events
     venue String,
     capacity Nullable(UInt32),
     sheet_row UInt32,               -- 1-based row in the sheet at load time (informational: rows move)
-    _snapshot_day Date ALIAS yesterday(),
     _hash UInt64,
     _ver UInt64,
     _loaded_at DateTime('UTC'),
@@ -36,7 +31,6 @@ CREATE TABLE IF NOT EXISTS stg_qtickets_sheets_inventory
     free_seats Nullable(UInt32),
     updated_at Nullable(DateTime('UTC')),
     sheet_row UInt32,
-    _snapshot_day Date ALIAS yesterday(),
     _hash UInt64,
     _ver UInt64,
     _loaded_at DateTime('UTC'),
@@ -59,7 +53,6 @@ CREATE TABLE IF NOT EXISTS stg_qtickets_sheets_sales
     revenue Decimal(18,2),          -- in `currency`
     currency String,
     sheet_row UInt32,
-    _snapshot_day Date ALIAS yesterday(),
     _hash UInt64,
     _ver UInt64,
     _loaded_at DateTime('UTC'),
@@ -68,8 +61,3 @@ CREATE TABLE IF NOT EXISTS stg_qtickets_sheets_sales
 )
 ENGINE = ReplacingMergeTree(_ver)
 ORDER BY (order_id, line_id);
-
--- dim_events (0006) is shared with the other sales loaders; the same computed column lets this loader
--- skip unchanged events and tombstone events removed from the sheet. ALIAS: not stored, not in SELECT *,
--- not expected by inserts, so other writers and readers of dim_events do not see it.
-ALTER TABLE dim_events ADD COLUMN _snapshot_day Date ALIAS yesterday();
