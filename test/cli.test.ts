@@ -11,7 +11,7 @@ describe('adhouse CLI', () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
     const commands = [...r.stdout.matchAll(/^ {2}([a-z-]+)(?: |\[|<)/gm)].map((m) => m[1]);
-    expect(commands).toEqual(['clickhouse', 'migrate', 'load', 'backfill', 'check', 'export', 'sandbox', 'demo', 'help']);
+    expect(commands).toEqual(['clickhouse', 'migrate', 'load', 'backfill', 'check', 'run', 'serve', 'export', 'sandbox', 'demo', 'help']);
   });
 
   it('exits 2 with one line naming a bad variable', async () => {
@@ -93,8 +93,20 @@ describe('adhouse CLI', () => {
     it('demo loads every source from its sandbox and prints rows per table and spend by platform and city', async () => {
       const env = { ...wh.env, CH_DATABASE: `${wh.database}_demo` };
       const r = await runCli(['demo', '--seed', '3'], env);
+      // The smoke checks pass on the demo data, and name the check a planted violation breaks.
+      const check = await runCli(['check'], env);
+      await wh.client.insert({
+        table: `${wh.database}_demo.stg_qtickets_sales_raw`,
+        format: 'JSONEachRow',
+        values: [{ source: 'qtickets_api', order_id: 'planted', line_id: '1', event_id: 'no-such-event', event_name: 'x', city: 'msk', event_date: '2026-12-05', sold_at: '2026-11-01 10:00:00', tickets: 1, revenue: 100, currency: 'RUB', status: 'paid', src_msg_id: '', _hash: 0, _ver: 1, _loaded_at: '2026-11-01 10:00:00', _run_id: 't' }],
+      });
+      const planted = await runCli(['check'], env);
       await wh.client.command({ query: `DROP DATABASE IF EXISTS ${wh.database}_demo` });
       expect(r.code, r.stderr).toBe(0);
+      expect(check.code, check.stderr + check.stdout).toBe(0);
+      expect(planted.code).toBe(1);
+      expect(planted.stderr).toMatch(/FAIL 0007_sales_for_known_events\.sql \(1 row\(s\)\)/);
+      expect(planted.stderr.match(/^FAIL /gm)).toHaveLength(1);
       expect(r.stderr).toMatch(/vk_ads success .*quarantined 0/);
       expect(r.stderr).toMatch(/direct success .*quarantined 0/);
       const rows = (table: string) => Number(new RegExp(`^${table} +(\\d+)$`, 'm').exec(r.stdout)?.[1] ?? -1);
