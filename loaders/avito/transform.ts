@@ -1,4 +1,5 @@
 // Avito payloads -> warehouse rows. Pure functions: no I/O, no clock.
+import { parseMoneyCents as parseKopecks } from '../../src/marketing/money.js';
 import { createHash } from 'node:crypto';
 import { addDays, isDay } from '../../src/runtime/dates.js';
 
@@ -22,16 +23,8 @@ export function moscowMidnightIso(day: string): string {
   return `${day}T00:00:00+03:00`;
 }
 
-/** Money (a JSON number in rubles, or a numeric string) -> integer kopecks; null when it is not a number. */
-export function parseKopecks(value: unknown): number | null {
-  if (typeof value === 'number') return Number.isFinite(value) ? Math.round(value * 100) : null;
-  if (typeof value !== 'string') return null;
-  const m = /^(-?)(\d+)(?:[.,](\d+))?$/.exec(value.trim());
-  if (!m) return null;
-  const frac = (m[3] ?? '').padEnd(3, '0');
-  const cents = Number(m[2]) * 100 + Number(frac.slice(0, 2)) + (Number(frac[2]) >= 5 ? 1 : 0);
-  return m[1] === '-' ? -cents : cents;
-}
+// One money parser for every loader: src/marketing/money.ts.
+export { parseKopecks };
 
 /** Kopecks as a JSON number of rubles: ClickHouse 18.16 reads Decimal from JSONEachRow only as a number. */
 export const rubles = (kopecks: number): number => kopecks / 100;

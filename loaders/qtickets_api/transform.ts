@@ -1,4 +1,5 @@
 // QTickets REST payloads -> warehouse rows. Pure functions: no I/O, no clock.
+import { parseMoneyCents } from '../../src/marketing/money.js';
 import { parseCityEvent } from '../../src/marketing/utm.js';
 import { formatInZone } from '../../src/runtime/dates.js';
 import { basketSchema, eventSchema, orderSchema, showSchema, validate, type QtEvent } from './api.js';
@@ -32,28 +33,8 @@ export interface EventInfo {
 
 // ---- money and time -------------------------------------------------------------------------
 
-/**
- * Money (a JSON float such as 1999.9 or a decimal string) -> integer kopecks, null when it is not a
- * number. Floats go through their shortest decimal text, so 0.1 + 0.2 style noise never reaches a sum.
- */
-export function parseMoneyCents(value: unknown): number | null {
-  let text: string;
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) return null;
-    text = Math.abs(value) < 1e-7 ? '0' : String(value);
-    if (/e/i.test(text)) return Math.round(value * 100);
-  } else if (typeof value === 'string') {
-    text = value.trim();
-  } else {
-    return null;
-  }
-  const m = /^(-?)(\d+)(?:[.,](\d*))?$/.exec(text);
-  if (!m) return null;
-  const frac = (m[3] ?? '').padEnd(3, '0');
-  // Half up on the third decimal, in integers.
-  const cents = Number(m[2]) * 100 + Number(frac.slice(0, 2)) + (Number(frac[2]) >= 5 ? 1 : 0);
-  return m[1] === '-' ? -cents : cents;
-}
+// One money parser for every loader: src/marketing/money.ts.
+export { parseMoneyCents };
 
 /** ISO 8601 with an offset or Z ("2019-07-30T12:50:52+03:00") -> epoch ms; null when unparseable. */
 export function parseInstant(value: string | null | undefined): number | null {

@@ -1,5 +1,6 @@
 // QTickets sales via Google Sheets: the Events, Inventory and Sales tabs of one spreadsheet, read whole
 // on every run with one batchGet. Upstream surprises and how each is handled: BEHAVIOR.md next to this file.
+import { isTimeZone } from '../../src/config/runtime.js';
 import { z } from 'zod';
 import { envBool, envJson, envUrl } from '../../src/config/env.js';
 import { defineLoader, type LoaderContext } from '../../src/runtime/contract.js';
@@ -40,14 +41,6 @@ const columnsSchema = z
     }
   });
 
-function isTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const config = z.object({
   QTICKETS_SHEETS_API_URL: envUrl.default('https://sheets.googleapis.com'),

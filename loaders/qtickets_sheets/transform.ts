@@ -1,6 +1,7 @@
 // Google Sheets cells -> warehouse rows. Pure functions: no I/O, no clock.
 // Cells arrive as UNFORMATTED_VALUE (numbers, booleans, date serials) or, when someone typed them as
 // text or a sheet is exported formatted, as display strings ("05.12.2026 19:00", "1 234,50 ₽").
+import { currencyCode, parseDecimalText, parseMoney } from '../../src/marketing/money.js';
 import { formatInZone, isDay, parseUtcDateTime, utcDateTime } from '../../src/runtime/dates.js';
 
 export type Cell = string | number | boolean | null | undefined;
@@ -115,67 +116,8 @@ export function normalizeCity(cell: Cell): string {
 
 // ---- numbers and money ---------------------------------------------------------------------------
 
-const CURRENCY_MARKS: ReadonlyArray<[RegExp, string]> = [
-  [/₽|руб\.?|р\.|\bRUB\b|\bRUR\b/i, 'RUB'],
-  [/\$|\bUSD\b/i, 'USD'],
-  [/€|\bEUR\b/i, 'EUR'],
-  [/₸|\bKZT\b/i, 'KZT'],
-];
-
-/**
- * A decimal number from a display string: spaces, no-break spaces and thin spaces as thousands
- * separators, a decimal comma or point, a currency sign before or after. Returns the plain decimal
- * text ("-1234.50") and the currency the sign names, or null when it is not a number.
- */
-export function parseDecimalText(text: string): { decimal: string; currency: string | null } | null {
-  let s = text.normalize('NFC').trim();
-  let currency: string | null = null;
-  for (const [mark, code] of CURRENCY_MARKS) {
-    if (mark.test(s)) {
-      currency ??= code;
-      s = s.replace(mark, '');
-    }
-  }
-  s = s.replace(/[\s\u00a0\u202f\u2009\u2007']+/g, '').replace(/^\u2212/, '-');
-  if (!/^[-+]?[\d.,]+$/.test(s) || !/\d/.test(s)) return null;
-  const sign = s.startsWith('-') ? '-' : '';
-  s = s.replace(/^[-+]/, '');
-  const lastDot = s.lastIndexOf('.');
-  const lastComma = s.lastIndexOf(',');
-  if (lastDot !== -1 && lastComma !== -1) {
-    // Both present: the rightmost one is the decimal mark, the other groups thousands ("1,234.50", "1.234,50").
-    const decimalMark = lastDot > lastComma ? '.' : ',';
-    const groupMark = decimalMark === '.' ? ',' : '.';
-    s = s.split(groupMark).join('').replace(decimalMark, '.');
-  } else if (lastComma !== -1) {
-    // A single comma is a decimal comma (Russian locale); several commas group thousands.
-    s = s.split(',').length > 2 ? s.split(',').join('') : s.replace(',', '.');
-  } else if (s.split('.').length > 2) {
-    s = s.split('.').join('');
-  }
-  if (!/^\d+(\.\d+)?$/.test(s)) return null;
-  return { decimal: sign + s, currency };
-}
-
-/** A number cell or a display string -> exact kopecks (half-up on the third decimal); null when not money. */
-export function parseMoney(cell: Cell): { cents: number; currency: string | null } | null {
-  let parsed: { decimal: string; currency: string | null } | null;
-  if (typeof cell === 'number') {
-    if (!Number.isFinite(cell) || Math.abs(cell) > 1e13) return null;
-    // toFixed(6) turns binary fractions (1234.4999999) back into the decimal the sheet shows.
-    parsed = { decimal: cell.toFixed(6), currency: null };
-  } else if (typeof cell === 'string') {
-    parsed = parseDecimalText(cell);
-  } else {
-    return null;
-  }
-  if (!parsed) return null;
-  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(parsed.decimal)!;
-  const frac = (m[3] ?? '').padEnd(3, '0');
-  const cents = Number(m[2]) * 100 + Number(frac.slice(0, 2)) + (Number(frac[2]) >= 5 ? 1 : 0);
-  if (!Number.isSafeInteger(cents)) return null;
-  return { cents: m[1] === '-' && cents !== 0 ? -cents : cents, currency: parsed.currency };
-}
+// Money parsing lives in one module for every loader (src/marketing/money.ts).
+export { parseDecimalText, parseMoney };
 
 /** A whole non-negative count (tickets, seats) from a number or a display string ("1 200", "2,0"). */
 export function parseCount(cell: Cell): number | null {
@@ -189,10 +131,7 @@ export function parseCount(cell: Cell): number | null {
 
 /** ISO code from a currency cell ("RUB", "руб.", "₽", "usd"); null when not recognisable. */
 export function parseCurrency(cell: Cell): string | null {
-  const text = cellText(cell);
-  if (/^[A-Za-z]{3}$/.test(text)) return text.toUpperCase() === 'RUR' ? 'RUB' : text.toUpperCase();
-  for (const [mark, code] of CURRENCY_MARKS) if (mark.test(text) && text.replace(mark, '').trim() === '') return code;
-  return null;
+  return currencyCode(cellText(cell));
 }
 
 // ---- dates and times -----------------------------------------------------------------------------

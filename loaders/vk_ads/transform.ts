@@ -1,4 +1,5 @@
 // VK Ads payloads -> warehouse rows. Pure functions: no I/O, no clock.
+import { parseMoneyCents } from '../../src/marketing/money.js';
 import { isDay } from '../../src/runtime/dates.js';
 import { utmFields } from '../../src/marketing/utm.js';
 import type { VkAdGroup, VkAdPlan, VkBanner, VkStatsItem } from './api.js';
@@ -65,17 +66,8 @@ function dayOrNull(value: string | null | undefined): string | null {
   return typeof value === 'string' && isDay(value.slice(0, 10)) ? value.slice(0, 10) : null;
 }
 
-/** Money: a decimal string ("23328.92", "0") or a number -> kopecks; null when it is not a number at all. */
-export function parseMoneyCents(value: unknown): number | null {
-  if (typeof value === 'number') return Number.isFinite(value) ? Math.round(value * 100) : null;
-  if (typeof value !== 'string') return null;
-  const m = /^(-?)(\d+)(?:[.,](\d+))?$/.exec(value.trim());
-  if (!m) return null;
-  const frac = (m[3] ?? '').padEnd(3, '0');
-  // Round half up on the third decimal, in integers, so no float error creeps into sums.
-  const cents = Number(m[2]) * 100 + Number(frac.slice(0, 2)) + (Number(frac[2]) >= 5 ? 1 : 0);
-  return m[1] === '-' ? -cents : cents;
-}
+// One money parser for every loader: src/marketing/money.ts.
+export { parseMoneyCents };
 
 /** Counters: JSON numbers in practice, strings per the documented types (A1). */
 export function parseCount(value: unknown): number | null {

@@ -26,7 +26,8 @@ export interface RuntimeConfig {
   sink: { batchRows: number; flushMs: number };
 }
 
-function isTimeZone(tz: string): boolean {
+/** Whether Intl knows the IANA time zone (Europe/Moscow, UTC, ...). */
+export function isTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });
     return true;
