@@ -11,11 +11,13 @@ import cbrRates from './cbr_rates/index.js';
 import qticketsSheets from './qtickets_sheets/index.js';
 import { startSandbox as startQticketsSheetsSandbox } from './qtickets_sheets/sandbox.js';
 import qticketsApi from './qtickets_api/index.js';
+import gmail from './gmail/index.js';
+import { startSandbox as startGmailSandbox } from './gmail/sandbox.js';
 import { startSandbox as startQticketsApiSandbox } from './qtickets_api/sandbox.js';
 import { startSandbox as startCbrRatesSandbox } from './cbr_rates/sandbox.js';
 
 // The demo loads in this order: currency rates first, so spend converts as soon as it lands.
-export const LOADERS: readonly LoaderDefinition[] = [cbrRates, vkAds, direct, avito, qticketsSheets, qticketsApi].map((l) => l as unknown as LoaderDefinition);
+export const LOADERS: readonly LoaderDefinition[] = [cbrRates, vkAds, direct, avito, qticketsSheets, qticketsApi, gmail].map((l) => l as unknown as LoaderDefinition);
 
 export const SANDBOXES: Readonly<Record<string, StartSandbox>> = {
   vk_ads: startVkAdsSandbox,
@@ -24,6 +26,7 @@ export const SANDBOXES: Readonly<Record<string, StartSandbox>> = {
   avito: startAvitoSandbox,
   qtickets_sheets: startQticketsSheetsSandbox,
   qtickets_api: startQticketsApiSandbox,
+  gmail: startGmailSandbox,
 };
 
 export function findLoader(name: string): LoaderDefinition | undefined {

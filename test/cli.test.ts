@@ -23,7 +23,7 @@ describe('adhouse CLI', () => {
   it('exits 2 for an unknown source or a bad flag', async () => {
     const unknown = await runCli(['load', 'myspace'], { CLICKHOUSE_URL: 'http://127.0.0.1:1' });
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/unknown source "myspace"; known sources: cbr_rates, vk_ads, direct, avito, qtickets_sheets, qtickets_api/);
+    expect(unknown.stderr).toMatch(/unknown source "myspace"; known sources: cbr_rates, vk_ads, direct, avito, qtickets_sheets, qtickets_api, gmail/);
     const flag = await runCli(['load', 'vk_ads', '--frobnicate']);
     expect(flag.code).toBe(2);
   });

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { connect, queryRows } from '../clickhouse/client.js';
 import { sqlDate } from '../clickhouse/literal.js';
+import { envPrefix, sourceSettings } from '../config/sources.js';
 import { migrate } from '../clickhouse/migrate.js';
 import { addDays, todayIn } from '../runtime/dates.js';
 import { runLoader } from '../runtime/run-loader.js';
@@ -35,6 +36,10 @@ export function registerDemo(program: Command): void {
       let failed = 0;
       try {
         for (const loader of LOADERS) {
+          if (!sourceSettings(loader).enabled) {
+            say(`skipping ${loader.name}: disabled (${envPrefix(loader.name)}_ENABLED=true to include it)`);
+            continue;
+          }
           say(`loading ${loader.name} ${since}..${until} from its sandbox`);
           // The demo narrates itself; loader logs only speak up for warnings unless LOG_LEVEL asks for more.
           const summary = await runLoader(loader, { env: { LOG_LEVEL: 'warn', ...process.env, ...sandboxes.env }, since, until, progress: true });
