@@ -1,8 +1,8 @@
 // Avito (api.avito.ru): items, daily item statistics, wallet operations and daily spend, balance
 // snapshots, Messenger chats and messages, for every configured profile.
 // Upstream surprises and how each is handled: BEHAVIOR.md next to this file.
-import { readFile, rename, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { readStateFile, safeFileName, writeStateFile } from '../../src/runtime/state-file.js';
 import { z } from 'zod';
 import { envJson, envUrl } from '../../src/config/env.js';
 import { defineLoader, type LoaderContext } from '../../src/runtime/contract.js';
@@ -244,23 +244,15 @@ interface ChatCursor {
   ids: string[];
 }
 
-const cursorFile = (ctx: Ctx, profile: AvitoProfile) => path.join(ctx.stateDir, `chats-cursor-${profile.name.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
+const cursorFile = (stateDir: string, profileName: string) => path.join(stateDir, `chats-cursor-${safeFileName(profileName)}.json`);
 
 export async function readChatCursor(stateDir: string, profileName: string): Promise<ChatCursor | null> {
-  try {
-    const c = JSON.parse(await readFile(path.join(stateDir, `chats-cursor-${profileName.replace(/[^A-Za-z0-9._-]/g, '_')}.json`), 'utf8')) as ChatCursor;
-    return typeof c.updated === 'number' && Array.isArray(c.ids) ? c : null;
-  } catch {
-    return null;
-  }
+  const c = await readStateFile<ChatCursor>(cursorFile(stateDir, profileName));
+  return c && typeof c.updated === 'number' && Array.isArray(c.ids) ? c : null;
 }
 
 async function writeChatCursor(ctx: Ctx, profile: AvitoProfile, cursor: ChatCursor): Promise<void> {
-  const file = cursorFile(ctx, profile);
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(cursor), { mode: 0o600 });
-  await rename(tmp, file);
+  await writeStateFile(cursorFile(ctx.stateDir, profile.name), cursor);
 }
 
 /**

@@ -2,8 +2,9 @@
 // Unlike VK, a new Avito token does not revoke the previous one (no refresh grant, no rotation), so
 // there is no lock file: an in-process mutex per client_id keeps one run from minting twice, and two
 // processes that race merely both hold a valid token. Files are written atomically (tmp + rename), 0600.
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { keyedMutex, readStateFile, safeFileName, writeStateFile } from '../../src/runtime/state-file.js';
 import { z } from 'zod';
 import { AdhouseError } from '../../src/runtime/errors.js';
 import type { HttpClient, HttpResponse } from '../../src/runtime/http.js';
@@ -65,24 +66,10 @@ const tokenResponse = z.looseObject({
 /** The documented lifetime (24 h), used when a token answer has no expires_in. */
 const DEFAULT_LIFETIME_S = 86_400;
 
-const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_');
+const safe = safeFileName;
 export const tokenFileName = (cred: Pick<AvitoCredentials, 'client_id'>) => `token-${safe(cred.client_id)}.json`;
 export const accountFileName = (cred: Pick<AvitoCredentials, 'client_id'>) => `account-${safe(cred.client_id)}.json`;
 
-function keyedMutex() {
-  const tails = new Map<string, Promise<unknown>>();
-  return async function withKey<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = tails.get(key) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    tails.set(key, tail);
-    try {
-      return await run;
-    } finally {
-      if (tails.get(key) === tail) tails.delete(key);
-    }
-  };
-}
 
 /** The error text of a refused token request: `{error:{code,message}}`, `{error, error_description}` or `{code, message}`. */
 export function tokenErrorText(res: HttpResponse): string {
@@ -107,20 +94,8 @@ export function createTokenStore(opts: TokenStoreOptions): TokenStore {
   const tokenFile = (cred: AvitoCredentials) => path.join(opts.dir, tokenFileName(cred));
   const accountFile = (cred: AvitoCredentials) => path.join(opts.dir, accountFileName(cred));
 
-  async function readJson<T>(file: string): Promise<T | null> {
-    try {
-      return JSON.parse(await readFile(file, 'utf8')) as T;
-    } catch {
-      return null; // missing or half-written: as if there were none
-    }
-  }
-
-  async function writeJson(file: string, value: unknown): Promise<void> {
-    await ensureDir();
-    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await writeFile(tmp, JSON.stringify(value), { mode: 0o600 });
-    await rename(tmp, file);
-  }
+  const readJson = readStateFile;
+  const writeJson = writeStateFile;
 
   async function readToken(cred: AvitoCredentials): Promise<StoredToken | null> {
     const t = await readJson<StoredToken>(tokenFile(cred));

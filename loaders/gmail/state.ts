@@ -1,7 +1,7 @@
 // Processed Gmail messages, in a small JSON file in the source's state dir (mode 0600). The loader has no
 // read access to the warehouse, and a message's id is stable, so "seen before" lives here: id -> when the
 // message arrived and how many data rows it had (a skipped message still counts its rows read + skipped).
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readStateFile, writeStateFile } from '../../src/runtime/state-file.js';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -30,12 +30,9 @@ export interface ProcessedState {
 export async function loadProcessed(dir: string): Promise<ProcessedState> {
   const file = path.join(dir, STATE_FILE);
   let messages: Record<string, ProcessedMessage> = {};
-  try {
-    const parsed = fileSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
-    if (parsed.success) messages = parsed.data.messages;
-  } catch {
-    // No file yet, or a torn one: start empty.
-  }
+  // No file yet, or an unreadable one: start empty.
+  const parsed = fileSchema.safeParse(await readStateFile(file));
+  if (parsed.success) messages = parsed.data.messages;
   return {
     get: (id) => messages[id],
     set(id, entry) {
@@ -47,10 +44,7 @@ export async function loadProcessed(dir: string): Promise<ProcessedState> {
     async save(now = Date.now()) {
       const kept = Object.fromEntries(Object.entries(messages).filter(([, m]) => m.at >= now - KEEP_MS));
       messages = kept;
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const tmp = `${file}.${process.pid}.tmp`;
-      await writeFile(tmp, JSON.stringify({ version: 1, messages: kept }), { mode: 0o600 });
-      await rename(tmp, file);
+      await writeStateFile(file, { version: 1, messages: kept });
     },
   };
 }

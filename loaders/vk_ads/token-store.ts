@@ -6,8 +6,9 @@
 // over by an atomic rename, and a holder renews its lock's mtime), and re-reads the file first in case
 // another worker already did the job.
 import { randomUUID } from 'node:crypto';
-import { link, open, readFile, rename, stat, unlink, utimes, writeFile, mkdir } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
+import { keyedMutex, safeFileName, writeStateFile } from '../../src/runtime/state-file.js';
 import { z } from 'zod';
 import { AdhouseError } from '../../src/runtime/errors.js';
 import type { HttpClient, HttpResponse } from '../../src/runtime/http.js';
@@ -82,25 +83,10 @@ export function tokenUser(cred: VkCredentials): string {
 }
 
 export function tokenFileName(cred: VkCredentials): string {
-  const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_');
+  const safe = safeFileName;
   return `token-${safe(cred.client_id)}-${safe(tokenUser(cred))}.json`;
 }
 
-/** Serialises async sections per key inside this process (the lock file covers other processes). */
-function keyedMutex() {
-  const tails = new Map<string, Promise<unknown>>();
-  return async function withKey<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = tails.get(key) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    tails.set(key, tail);
-    try {
-      return await run;
-    } finally {
-      if (tails.get(key) === tail) tails.delete(key);
-    }
-  };
-}
 
 export function createTokenStore(opts: TokenStoreOptions): TokenStore {
   const now = opts.now ?? Date.now;
@@ -125,11 +111,7 @@ export function createTokenStore(opts: TokenStoreOptions): TokenStore {
     }
   }
 
-  async function writeStored(file: string, token: StoredToken): Promise<void> {
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(token), { mode: 0o600 });
-    await rename(tmp, file);
-  }
+  const writeStored = (file: string, token: StoredToken) => writeStateFile(file, token);
 
   /** Fresh enough to use without refreshing: more than min(30 min, half its lifetime) left. */
   function isFresh(t: StoredToken): boolean {
