@@ -5,6 +5,7 @@
 // Retry-After and invisible to the run record. The token is refreshed by our own POST (an OAuth2Client
 // `refreshHandler`) rather than by google-auth-library's refresh, which forces gaxios retries on POST
 // and reports `invalid_grant` only as an untyped GaxiosError.
+import { gaxiosFetch } from '../../src/runtime/gaxios-fetch.js';
 import { gmail, type gmail_v1 } from '@googleapis/gmail';
 import { OAuth2Client } from 'google-auth-library';
 import { z } from 'zod';
@@ -82,37 +83,12 @@ function googleReason(text: string): string {
   }
 }
 
-/** A gaxios fetch through the runtime's client: 429, quota 403s, 5xx and bad JSON are retried there; other answers return to gaxios. */
-function runtimeFetch(http: HttpClient): typeof fetch {
-  const parse = (res: HttpResponse): HttpResponse => {
-    if (res.status === 429 || res.status >= 500) throw classifyStatus(res);
-    // Gmail reports quota as 403 with reason rateLimitExceeded / userRateLimitExceeded, not only as 429.
-    if (res.status === 403 && /rateLimitExceeded|userRateLimitExceeded|RESOURCE_EXHAUSTED/.test(googleReason(res.text))) {
-      throw new AdhouseError('rate_limited', `Gmail quota: ${redactString(res.text.slice(0, 200))}`, { upstreamCode: 403 });
-    }
-    if (res.status >= 200 && res.status < 300) {
-      try {
-        JSON.parse(res.text);
-      } catch {
-        throw new AdhouseError('upstream_5xx', `invalid JSON from ${res.url.split('?')[0]}: ${redactString(res.text.slice(0, 120))}`);
-      }
-    }
-    return res;
-  };
-  return (async (input: string | URL | Request, init?: RequestInit) => {
-    const url = input instanceof URL ? input.href : typeof input === 'string' ? input : input.url;
-    const headers: Record<string, string> = {};
-    new Headers(init?.headers).forEach((value, key) => {
-      // undici already decodes gzip; the rebuilt Response must not claim an encoding again.
-      if (key !== 'accept-encoding') headers[key] = value;
-    });
-    const res = await http.request({ method: 'GET', url, headers }, parse);
-    const out = new Headers();
-    res.headers.forEach((value, key) => {
-      if (key !== 'content-encoding' && key !== 'content-length') out.set(key, value);
-    });
-    return new Response(new Uint8Array(res.bytes), { status: res.status, headers: out });
-  }) as typeof fetch;
+/** Gmail reports quota as 403 with reason rateLimitExceeded / userRateLimitExceeded, not only as 429. */
+function gmailQuota(res: HttpResponse): AdhouseError | undefined {
+  if (res.status === 403 && /rateLimitExceeded|userRateLimitExceeded|RESOURCE_EXHAUSTED/.test(googleReason(res.text))) {
+    return new AdhouseError('rate_limited', `Gmail quota: ${redactString(res.text.slice(0, 200))}`, { upstreamCode: 403 });
+  }
+  return undefined;
 }
 
 /** POST refresh_token -> an access token; invalid_grant (revoked/expired) and invalid_client are token_invalid. */
@@ -182,7 +158,7 @@ export function createGmailApi(opts: GmailApiOptions): GmailApi {
     auth: auth as unknown as gmail_v1.Options['auth'],
     rootUrl: `${opts.apiUrl.replace(/\/+$/, '')}/`,
     retry: false,
-    fetchImplementation: runtimeFetch(opts.http),
+    fetchImplementation: gaxiosFetch(opts.http, gmailQuota),
   });
   const pageSize = Math.min(MAX_PAGE_SIZE, Math.max(1, opts.pageSize));
 

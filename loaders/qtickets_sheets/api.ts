@@ -3,13 +3,13 @@
 // runtime's rate limit (<= 1 rps), error classification, Retry-After handling and bounded backoff
 // apply; gaxios' own retries are off (`retry: false`), otherwise each 429/5xx would be retried 3 times
 // by gaxios inside every runtime attempt, without Retry-After and invisible to the run record.
+import { gaxiosFetch } from '../../src/runtime/gaxios-fetch.js';
 import { readFileSync } from 'node:fs';
 import { sheets, type sheets_v4 } from '@googleapis/sheets';
 import { JWT } from 'google-auth-library';
 import { z } from 'zod';
 import { AdhouseError } from '../../src/runtime/errors.js';
-import type { HttpClient, HttpResponse } from '../../src/runtime/http.js';
-import { classifyStatus } from '../../src/runtime/http.js';
+import type { HttpClient } from '../../src/runtime/http.js';
 import { redactString } from '../../src/runtime/redact.js';
 import type { Cell } from './transform.js';
 
@@ -57,34 +57,6 @@ export interface SheetsApi {
   batchGet(spreadsheetId: string, ranges: readonly string[]): Promise<ValueRange[]>;
 }
 
-/** A gaxios fetch that sends through the runtime's client: 429/5xx/bad JSON are retried there; other answers return. */
-function runtimeFetch(http: HttpClient): typeof fetch {
-  const parse = (res: HttpResponse): HttpResponse => {
-    if (res.status === 429 || res.status >= 500) throw classifyStatus(res);
-    if (res.status >= 200 && res.status < 300) {
-      try {
-        JSON.parse(res.text);
-      } catch {
-        throw new AdhouseError('upstream_5xx', `invalid JSON from ${res.url.split('?')[0]}: ${redactString(res.text.slice(0, 120))}`);
-      }
-    }
-    return res;
-  };
-  return (async (input: string | URL | Request, init?: RequestInit) => {
-    const url = input instanceof URL ? input.href : typeof input === 'string' ? input : input.url;
-    const headers: Record<string, string> = {};
-    new Headers(init?.headers).forEach((value, key) => {
-      // undici already decodes gzip; the rebuilt Response must not claim an encoding again.
-      if (key !== 'accept-encoding') headers[key] = value;
-    });
-    const res = await http.request({ method: 'GET', url, headers }, parse);
-    const out = new Headers();
-    res.headers.forEach((value, key) => {
-      if (key !== 'content-encoding' && key !== 'content-length') out.set(key, value);
-    });
-    return new Response(new Uint8Array(res.bytes), { status: res.status, headers: out });
-  }) as typeof fetch;
-}
 
 interface GoogleErrorBody {
   error?: { code?: number; message?: string; status?: string };
@@ -121,7 +93,7 @@ export function createSheetsApi(opts: SheetsApiOptions): SheetsApi {
     auth: auth as unknown as sheets_v4.Options['auth'],
     rootUrl: `${opts.apiUrl.replace(/\/+$/, '')}/`,
     retry: false,
-    fetchImplementation: runtimeFetch(opts.http),
+    fetchImplementation: gaxiosFetch(opts.http),
   });
   return {
     async batchGet(spreadsheetId, ranges) {
