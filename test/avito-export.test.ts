@@ -90,3 +90,38 @@ describe('export avito-chats', () => {
     expect((await runCli(['export', 'avito-chats', '--profile', 'north', '--out', 'x.xlsx', '--since', '3 Oct'], wh.env)).code).toBe(2);
   });
 });
+
+describe('export avito-chats after a load from the Avito sandbox', () => {
+  it('holds every message of the profile exactly once, each chat in order', async () => {
+    const { default: avito } = await import('../loaders/avito/index.js');
+    const { startSandbox } = await import('../loaders/avito/sandbox.js');
+    const { runLoader } = await import('../src/runtime/run-loader.js');
+    const wh = await freshWarehouse();
+    const sandbox = await startSandbox({ seed: 11, faults: new Set() });
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'adhouse-export-e2e-'));
+    try {
+      const run = await runLoader(avito, { env: { ...wh.env, ...sandbox.env, AVITO_RPS: '50' } });
+      expect(run.status, run.errorMessage).toBe('success');
+      const out = path.join(dir, 'msk.xlsx');
+      const r = await runCli(['export', 'avito-chats', '--profile', 'avito_msk', '--out', out], wh.env);
+      expect(r.code, r.stderr).toBe(0);
+      const book = new ExcelJS.Workbook();
+      await book.xlsx.readFile(out);
+      const rows = book.getWorksheet('Messages')!.getSheetValues().slice(2).map((row) => (row as unknown[]).slice(1) as string[]);
+      const truth = sandbox.chats('avito_msk');
+      expect(rows.length).toBe(truth.reduce((n, c) => n + c.messages.length, 0));
+      // Per chat: the same number of messages, and times never go backwards.
+      for (const chat of truth) {
+        const mine = rows.filter((row) => row[0] === chat.id);
+        expect(mine.length, chat.id).toBe(chat.messages.length);
+        for (let i = 1; i < mine.length; i++) expect(mine[i]![1] >= mine[i - 1]![1]).toBe(true);
+      }
+      const chatsSheet = book.getWorksheet('Chats')!;
+      expect(chatsSheet.rowCount - 1).toBe(truth.length);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await sandbox.close();
+      await wh.drop();
+    }
+  });
+});
