@@ -11,7 +11,9 @@ import { registerDemo } from './cli/demo.js';
 import { registerExport } from './cli/export.js';
 import { registerLoad } from './cli/load.js';
 import { registerMigrate } from './cli/migrate.js';
+import { registerRun } from './cli/run.js';
 import { registerSandbox } from './cli/sandbox.js';
+import { registerServe } from './cli/serve.js';
 
 export function buildProgram(): Command {
   const program = new Command('adhouse')
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerLoad(program);
   registerBackfill(program);
   registerCheck(program);
+  registerRun(program);
+  registerServe(program);
   registerExport(program);
   registerSandbox(program);
   registerDemo(program);

@@ -1,0 +1,58 @@
+// The jobs `adhouse run` schedules: one per enabled loader in the registry (so a new loader is picked up
+// without code changes here), the hourly smoke checks, and the seam where alerts and reports plug in.
+import type { ClickHouseClient } from '../clickhouse/client.js';
+import { runChecks } from '../cli/check.js';
+import type { Env } from '../config/env.js';
+import { sourceSettings } from '../config/sources.js';
+import { viewVars } from '../config/views.js';
+import type { LoaderDefinition } from '../runtime/contract.js';
+import type { Logger } from '../runtime/logger.js';
+import { runLoader } from '../runtime/run-loader.js';
+import type { JobResult, ScheduledJob } from './scheduler.js';
+
+export interface JobContext {
+  env: Env;
+  /** The loaders' client (long request timeout), shared by every job; not the health cache's. */
+  client: ClickHouseClient;
+  log: Logger;
+}
+
+export function loaderJob(loader: LoaderDefinition, ctx: JobContext): ScheduledJob {
+  const settings = sourceSettings(loader, ctx.env);
+  return {
+    name: loader.name,
+    schedule: settings.schedule,
+    async run(signal): Promise<JobResult> {
+      const s = await runLoader(loader, { env: ctx.env, signal, client: ctx.client, log: ctx.log });
+      const rows = `written ${s.rowsWritten}, quarantined ${s.rowsQuarantined}, skipped ${s.rowsSkipped} in ${(s.durationMs / 1000).toFixed(1)} s (run ${s.runId})`;
+      if (s.status === 'success') return { outcome: 'success', message: rows };
+      return { outcome: s.status, message: `${s.errorClass}: ${s.errorMessage ?? ''}`.slice(0, 300) };
+    },
+  };
+}
+
+export function loaderJobs(loaders: readonly LoaderDefinition[], ctx: JobContext): ScheduledJob[] {
+  return loaders.filter((l) => sourceSettings(l, ctx.env).enabled).map((l) => loaderJob(l, ctx));
+}
+
+/** sql/checks on a schedule; a failing check is logged with its rows' count and makes the job `failed`. */
+export function checksJob(schedule: string, ctx: JobContext): ScheduledJob {
+  return {
+    name: 'checks',
+    schedule,
+    async run(): Promise<JobResult> {
+      const results = await runChecks(ctx.client, undefined, viewVars(ctx.env));
+      const failing = results.filter((r) => r.violations.length > 0);
+      for (const r of failing) ctx.log.error({ check: r.name, rows: r.violations.length }, `smoke check ${r.name} failed: ${r.violations.length} offending row(s)`);
+      if (failing.length === 0) return { outcome: 'success', message: `${results.length} check(s) passed` };
+      return { outcome: 'failed', message: `${failing.length} of ${results.length} check(s) failing: ${failing.map((r) => r.name).join(', ')}` };
+    },
+  };
+}
+
+/**
+ * Jobs other pieces of the service contribute. The alert rules (issue 6 item 3) add
+ * `{ name: 'alerts', schedule: serviceConfig().alertsSchedule, run }` here, and digest reports (item 5)
+ * one `report:<name>` job per configured report; each returns a JobResult and must honour the signal.
+ */
+export type JobFactory = (ctx: JobContext) => ScheduledJob[];
