@@ -21,6 +21,7 @@ const MESSAGES = [
   { chat_id: 'c1', message_id: 'm1', created_at: '2026-10-01 09:00:00', direction: 'in', author_id: 'u1', message_type: 'text', text: 'Здравствуйте, билеты есть?' },
   { chat_id: 'c1', message_id: 'm2', created_at: '2026-10-02 21:30:00', direction: 'out', author_id: 'me', message_type: 'text', text: 'Да, "партер", 2 000 ₽' },
   { chat_id: 'c2', message_id: 'm4', created_at: '2026-10-03 08:00:00', direction: 'in', author_id: 'u2', message_type: 'image', text: '[image] https://example.test/i.jpg' },
+  { chat_id: 'c2', message_id: 'm5', created_at: '2026-10-03 08:01:00', direction: 'in', author_id: 'u2', message_type: 'text', text: '=HYPERLINK("http://evil.test","click")' },
 ];
 
 describe('export avito-chats', () => {
@@ -51,7 +52,7 @@ describe('export avito-chats', () => {
     const out = path.join(dir, 'north.xlsx');
     const r = await runCli(['export', 'avito-chats', '--profile', 'north', '--out', out], wh.env);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/2 chat\(s\), 4 message\(s\)/);
+    expect(r.stderr).toMatch(/2 chat\(s\), 5 message\(s\)/);
 
     const book = new ExcelJS.Workbook();
     await book.xlsx.readFile(out);
@@ -61,7 +62,7 @@ describe('export avito-chats', () => {
     expect(values(chats)).toEqual([
       ['Chat ID', 'Item', 'Counterpart', 'Created', 'Updated', 'Messages'],
       ['c1', 'Концерт «Весна», Москва', 'Анна', '2026-10-01 12:00:00', '2026-10-05 15:00:00', 3],
-      ['c2', undefined, 'Boris', '2026-10-02 12:00:00', '2026-10-03 11:00:00', 1],
+      ['c2', undefined, 'Boris', '2026-10-02 12:00:00', '2026-10-03 11:00:00', 2],
     ]);
     expect(values(messages)).toEqual([
       ['Chat ID', 'Time (Europe/Moscow)', 'Direction', 'Author', 'Text'],
@@ -69,6 +70,8 @@ describe('export avito-chats', () => {
       ['c1', '2026-10-03 00:30:00', 'out', 'me', 'Да, "партер", 2 000 ₽'],
       ['c1', '2026-10-05 15:00:00', 'in', 'Анна', 'Спасибо!\nДо встречи'],
       ['c2', '2026-10-03 11:00:00', 'in', 'Boris', '[image] https://example.test/i.jpg'],
+      // exceljs writes text cells as text: a formula-looking message stays a string in the workbook.
+      ['c2', '2026-10-03 11:01:00', 'in', 'Boris', '=HYPERLINK("http://evil.test","click")'],
     ]);
     for (const sheet of [chats, messages]) expect(sheet.views[0]).toMatchObject({ state: 'frozen', ySplit: 1 });
     expect(messages.getColumn(5).width).toBeGreaterThan(40);
@@ -78,11 +81,13 @@ describe('export avito-chats', () => {
     const out = path.join(dir, 'north.csv');
     const r = await runCli(['export', 'avito-chats', '--profile', 'north', '--out', out, '--since', '2026-10-03'], wh.env);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/2 chat\(s\), 3 message\(s\)/);
+    expect(r.stderr).toMatch(/2 chat\(s\), 4 message\(s\)/);
     const text = readFileSync(out, 'utf8').replace(/^\uFEFF/, '');
     expect(text.trim().split('\n')[0]).toBe('chat_id,item,counterpart,time,direction,author,text');
     expect(text).toContain('c1,"Концерт «Весна», Москва",Анна,2026-10-03 00:30:00,out,me,"Да, ""партер"", 2 000 ₽"');
     expect(text).not.toContain('Здравствуйте');
+    // In CSV a formula-looking cell is defused with a leading apostrophe.
+    expect(text).toContain(`'=HYPERLINK(""http://evil.test"",""click"")`);
   });
 
   it('rejects a bad --out or --since with exit 2', async () => {

@@ -37,7 +37,8 @@ describe('avito transform', () => {
   it('parses money into exact kopecks', () => {
     expect(parseKopecks(533.25)).toBe(53325);
     expect(parseKopecks('0.1')).toBe(10);
-    expect(parseKopecks('12,345')).toBe(1235);
+    expect(parseKopecks('12,3450')).toBe(1235);
+    expect(parseKopecks('12,345')).toBeNull(); // ambiguous: twelve thousand or twelve and a third?
     expect(parseKopecks(0.1 + 0.2)).toBe(30);
     expect(parseKopecks('n/a')).toBe(null);
     expect(parseKopecks(undefined)).toBe(null);

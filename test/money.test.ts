@@ -21,7 +21,7 @@ describe('parseMoney', () => {
     expect(parseMoney(text)).toEqual({ cents, currency });
   });
 
-  it.each(['', ' ', 'abc', '1e5', '12.3.4,5x', '--1', '₽', 'NaN', '1 2 3 abc'])('rejects %j', (text) => {
+  it.each(['', ' ', 'abc', '1e5', '12.3.4,5x', '--1', '₽', 'NaN', '1 2 3 abc', '1,500', '$1,500', '2.490', 'USD 1,250', '12,345'])('rejects %j', (text) => {
     expect(parseMoneyCents(text)).toBeNull();
   });
 

@@ -109,7 +109,7 @@ describe('money and counts', () => {
     ['1,234.50', 123450, null],
     ['1.234,50', 123450, null],
     ['1 000 000', 100000000, null],
-    ['12,345', 1235, null], // one comma is a decimal comma; half-up on the third decimal
+    ['12,3450', 1235, null], // one comma is a decimal comma; half-up on the third decimal
     ['1,234,567', 123456700, null],
     ['$ 99.99', 9999, 'USD'],
     ['-150,00', -15000, null],

@@ -31,7 +31,8 @@ describe('vk transform: money and counters', () => {
     expect(parseMoneyCents('23328.92')).toBe(2332892);
     expect(parseMoneyCents('0')).toBe(0);
     expect(parseMoneyCents('12.5')).toBe(1250);
-    expect(parseMoneyCents('1.005')).toBe(101); // half up on the third decimal
+    expect(parseMoneyCents('1.0050')).toBe(101); // half up on the third decimal
+    expect(parseMoneyCents('1.005')).toBeNull(); // one separator + three digits: 1005 or 1.005? refused
     expect(parseMoneyCents('7,25')).toBe(725);
     expect(parseMoneyCents(3.1)).toBe(310);
     expect(parseMoneyCents('-3.50')).toBe(-350);

@@ -45,6 +45,14 @@ interface MessageRow {
   text: string;
 }
 
+/**
+ * Text written by the people a profile chats with goes into a file someone opens in Excel: a cell that
+ * starts with = + - @ would run as a formula there ("CSV injection"), so it gets a leading apostrophe.
+ */
+export function csvSafe(text: string): string {
+  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+}
+
 export function exportFormat(out: string): 'xlsx' | 'csv' {
   return /\.csv$/i.test(out) ? 'csv' : 'xlsx';
 }
@@ -97,7 +105,8 @@ export async function exportAvitoChats(client: ClickHouseClient, opts: ChatsExpo
       for (const row of batch) {
         const m = row.json();
         const chat = byChat.get(m.chat_id);
-        if (!csv.write([m.chat_id, chat?.item_title ?? '', chat?.counterpart_name ?? '', when(m.created_text), m.direction, m.author_id, m.text])) await once(csv, 'drain');
+        const cells = [m.chat_id, chat?.item_title ?? '', chat?.counterpart_name ?? '', when(m.created_text), m.direction, m.author_id, m.text].map(csvSafe);
+        if (!csv.write(cells)) await once(csv, 'drain');
         messages++;
       }
     }

@@ -11,7 +11,8 @@ const CURRENCY_MARKS: ReadonlyArray<[RegExp, string]> = [
 /**
  * A decimal number from a display string: spaces, no-break spaces and thin spaces as thousands
  * separators, a decimal comma or point, a currency sign before or after. Returns the plain decimal
- * text ("-1234.50") and the currency the sign names, or null when it is not a number.
+ * text ("-1234.50") and the currency the sign names, or null when it is not a number or is ambiguous
+ * ("1,500": fifteen hundred or one and a half?).
  */
 export function parseDecimalText(text: string): { decimal: string; currency: string | null } | null {
   let s = text.normalize('NFC').trim();
@@ -26,6 +27,10 @@ export function parseDecimalText(text: string): { decimal: string; currency: str
   if (!/^[-+]?[\d.,]+$/.test(s) || !/\d/.test(s)) return null;
   const sign = s.startsWith('-') ? '-' : '';
   s = s.replace(/^[-+]/, '');
+  // One separator with exactly three digits after it ("1,500", "2.490") is a thousands group in one
+  // locale and a decimal in another: a 1000× error either way, so refuse it (the row is quarantined).
+  // "0.125" is not ambiguous: no one groups thousands after a zero.
+  if (/^[1-9]\d{0,2}[.,]\d{3}$/.test(s)) return null;
   const lastDot = s.lastIndexOf('.');
   const lastComma = s.lastIndexOf(',');
   if (lastDot !== -1 && lastComma !== -1) {
