@@ -242,3 +242,14 @@ describe('rows', () => {
     expect(r).toEqual({ ok: true, value: { event_id: '5001', event_name: 'Шоу', city: 'msk', event_date: '2026-12-05', starts_at: '2026-12-05 16:00:00', venue: 'Клуб', capacity: 800, sheet_row: 2 } });
   });
 });
+
+describe('reportingCity', () => {
+  it('maps sheet city names to the UTM names, leaving unknown ones as normalized', async () => {
+    const { reportingCity } = await import('../loaders/qtickets_sheets/transform.js');
+    const map = { москва: 'msk', 'санкт-петербург': 'spb' };
+    expect(reportingCity('  Москва ', map)).toBe('msk');
+    expect(reportingCity('САНКТ-ПЕТЕРБУРГ', map)).toBe('spb');
+    expect(reportingCity('Казань', map)).toBe('казань');
+    expect(reportingCity('MSK', undefined)).toBe('msk');
+  });
+});

@@ -25,6 +25,7 @@ import {
   type Entity,
   type EventRow,
   type SheetContext,
+  normalizeCity,
 } from './transform.js';
 
 const ENTITIES = ['events', 'inventory', 'sales'] as const satisfies readonly Entity[];
@@ -60,6 +61,8 @@ const config = z.object({
   /** {"sales": {"order_id": "Номер заказа"}}: per entity, field -> header text(s); replaces that field's defaults. */
   QTICKETS_SHEETS_COLUMNS: envJson(columnsSchema).default({}),
   /** The spreadsheet's own time zone (File → Settings): wall-clock dates and times in the cells are in it. */
+  /** JSON: sheet city names -> the names UTM tags use, e.g. {"москва":"msk"} (keys are lowercased). */
+  QTICKETS_SHEETS_CITY_MAP: envJson(z.record(z.string(), z.string().min(1)).transform((m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [normalizeCity(k), v.trim().toLowerCase()])))).default({}),
   QTICKETS_SHEETS_TZ: z.string().refine(isTimeZone, { message: 'expected an IANA time zone such as Europe/Moscow' }).default('Europe/Moscow'),
   /** Sign the Bearer token locally (JWT access with scope) instead of exchanging it at oauth2.googleapis.com; the sandbox sets it. */
   QTICKETS_SHEETS_SELF_SIGNED_JWT: envBool.default(false),
@@ -119,7 +122,7 @@ export default defineLoader({
     ctx.progress.tick();
     const inventory = await loadInventory(ctx, grids.inventory, sinks.inventory);
     ctx.progress.tick();
-    const sales = await loadSales(ctx, grids.sales, sinks.sales, (id) => events.byId.get(id));
+    const sales = await loadSales(ctx, grids.sales, sinks.sales, (id) => events.byId.get(id), events.kept);
     ctx.progress.tick();
     ctx.progress.done();
 
@@ -162,7 +165,7 @@ function splitGrid(entity: Entity, requested: string, answer: ValueRange, overri
 }
 
 function sheetContext(ctx: Ctx, grid: Grid): SheetContext {
-  return { sheet: grid.sheet, sheetTz: ctx.config.QTICKETS_SHEETS_TZ, reportingTz: ctx.reportingTz };
+  return { sheet: grid.sheet, sheetTz: ctx.config.QTICKETS_SHEETS_TZ, reportingTz: ctx.reportingTz, cityMap: ctx.config.QTICKETS_SHEETS_CITY_MAP };
 }
 
 /** The raw row for meta_quarantine: header text -> cell, plus cells beyond the header. */
@@ -268,6 +271,7 @@ async function loadSales(
   grid: Grid,
   sink: TableSink,
   events: (id: string) => EventRow | undefined,
+  quarantinedEvents: ReadonlySet<string>,
 ): Promise<{ kept: Set<string>; duplicates: number; empty: number; lines: number }> {
   const out = { kept: new Set<string>(), duplicates: 0, empty: 0, lines: 0 };
   const positions = new Map<string, number>();
@@ -285,7 +289,14 @@ async function loadSales(
       sink.skip();
       continue;
     }
-    const result = saleFields(cells, grid.cols, sc, sheetRow, events);
+    // A line that takes its city or event date from an Events row that failed to parse this run would
+    // come out without them (and leave ROMI): keep its last good version and say why instead.
+    const eventId = idText(cells[grid.cols.index.event_id!]);
+    const borrows = [grid.cols.index.city, grid.cols.index.event_date].some((i) => i === undefined || idText(cells[i]) === '');
+    const result =
+      eventId && borrows && quarantinedEvents.has(eventId) && !events(eventId)
+        ? ({ ok: false, reason: `${grid.sheet} row ${sheetRow}: its event ${eventId} is quarantined on the Events sheet, so its city or event date is unknown` } as const)
+        : saleFields(cells, grid.cols, sc, sheetRow, events);
     if (!result.ok) {
       // The bad row keeps its place in its order, so its neighbours keep their line ids, and the
       // stored version of its own line is not tombstoned while the row is still in the sheet.

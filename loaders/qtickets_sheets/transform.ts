@@ -251,6 +251,14 @@ export interface SheetContext {
   /** The zone the sheet's wall-clock values are in. */
   sheetTz: string;
   reportingTz: string;
+  /** Normalized sheet city -> the city name UTM tags use ("москва" -> "msk"); unmapped cities pass through. */
+  cityMap?: Readonly<Record<string, string>>;
+}
+
+/** The city as ROMI joins it: normalized, then mapped to the UTM name when the map knows it. */
+export function reportingCity(cell: Cell, map: Readonly<Record<string, string>> | undefined): string {
+  const city = normalizeCity(cell);
+  return map?.[city] ?? city;
 }
 
 export type RowResult<T> = { ok: true; value: T } | { ok: false; reason: string; column: string };
@@ -382,7 +390,7 @@ export function eventRow(cells: readonly Cell[], cols: ColumnMap, ctx: SheetCont
     return {
       event_id: r.id('event_id', true),
       event_name: r.text('event_name'),
-      city: normalizeCity(r.raw('city')),
+      city: reportingCity(r.raw('city'), ctx.cityMap),
       event_date: toReportingDay(when, ctx.sheetTz, ctx.reportingTz),
       starts_at: when.time === null ? null : toUtcDateTime(when, ctx.sheetTz),
       venue: r.text('venue'),
@@ -421,7 +429,7 @@ export function saleFields(cells: readonly Cell[], cols: ColumnMap, ctx: SheetCo
       currency = named;
     }
     const event = eventId ? events(eventId) : undefined;
-    const city = normalizeCity(r.raw('city'));
+    const city = reportingCity(r.raw('city'), ctx.cityMap);
     const eventName = r.text('event_name');
     return {
       order_id: orderId,
