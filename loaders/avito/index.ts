@@ -188,6 +188,8 @@ async function loadItemStats(ctx: Ctx, api: AvitoApi, profile: AvitoProfile, use
   if (since !== ctx.window.since) ctx.log.warn({ profile: profile.name, since: ctx.window.since, earliest }, `Avito item statistics reach back ${STATS_HISTORY_DAYS} days: days before ${earliest} are not loaded`);
   if (since > until || itemIds.length === 0) return;
   const requested = new Set(itemIds);
+  // (item, day) pairs Avito still reports but that failed validation: their last good version stays.
+  const rejectedKeys = new Set<string>();
   const batches = statsBatches(itemIds, STATS_MAX_IDS);
   ctx.progress.start(`${profile.name} statistics`, batches.length);
   for (const ids of batches) {
@@ -195,19 +197,33 @@ async function loadItemStats(ctx: Ctx, api: AvitoApi, profile: AvitoProfile, use
     const result = statsToRows(profile.name, requested, since, until, items);
     ctx.rowsRead(result.read);
     for (const row of result.rows) await s.itemsDaily.write({ ...row });
-    for (const bad of result.rejected) await ctx.quarantine.add({ table: TABLES.itemsDaily, reason: bad.reason, payload: bad.payload, key: bad.key });
+    for (const bad of result.rejected) {
+      rejectedKeys.add(bad.key);
+      await ctx.quarantine.add({ table: TABLES.itemsDaily, reason: bad.reason, payload: bad.payload, key: bad.key });
+    }
     if (result.duplicates > 0) s.itemsDaily.skip(result.duplicates);
     ctx.progress.tick();
   }
   ctx.progress.done();
-  // A stored (item, day) that Avito no longer reports has gone to zero: tombstone it.
-  await s.itemsDaily.deleteUnseen((k) => k.profile === profile.name && requested.has(Number(k.item_id)) && k.date! >= since && k.date! <= until);
+  // A stored (item, day) that Avito no longer reports has gone to zero: tombstone it. Not one that came
+  // back malformed (rejected keys are `profile|item|day`; `profile|item|-` covers an item's whole list).
+  await s.itemsDaily.deleteUnseen(
+    (k) =>
+      k.profile === profile.name &&
+      requested.has(Number(k.item_id)) &&
+      k.date! >= since &&
+      k.date! <= until &&
+      !rejectedKeys.has(`${profile.name}|${k.item_id}|${k.date}`) &&
+      !rejectedKeys.has(`${profile.name}|${k.item_id}|-`),
+  );
 }
 
 async function loadSpend(ctx: Ctx, api: AvitoApi, profile: AvitoProfile, s: Sinks): Promise<void> {
   const { since, until } = ctx.window;
   const windows = operationWindows(since, until, OPERATIONS_MAX_DAYS);
   const ops: ParsedOperation[] = [];
+  // Days of operations that failed validation ("unknown" when the day itself is unreadable).
+  const badDays = new Set<string>();
   ctx.progress.start(`${profile.name} operations`, windows.length);
   for (const w of windows) {
     const raws = await api.operations(w.fromIso, w.toIso);
@@ -215,6 +231,7 @@ async function loadSpend(ctx: Ctx, api: AvitoApi, profile: AvitoProfile, s: Sink
     for (const raw of raws) {
       const op = parseOperation(profile.name, raw);
       if (!op.ok) {
+        badDays.add(operationDay(raw) ?? 'unknown');
         await ctx.quarantine.add({ table: TABLES.operations, reason: op.reason, payload: raw });
       } else if (op.value.row.date < w.from || op.value.row.date > w.to) {
         // Outside this window's days (a boundary instant, or Avito filtering by another timestamp):
@@ -229,7 +246,10 @@ async function loadSpend(ctx: Ctx, api: AvitoApi, profile: AvitoProfile, s: Sink
   ctx.progress.done();
   assignOperationIds(ops);
   for (const op of ops) await s.operations.write({ ...op.row });
-  await s.operations.deleteUnseen((k) => k.profile === profile.name);
+  // A quarantined operation may be the malformed re-send of a stored one, and operation keys carry no
+  // day: with any operation quarantined, nothing is tombstoned this run (the stored raw rows stay).
+  if (badDays.size === 0) await s.operations.deleteUnseen((k) => k.profile === profile.name);
+  else ctx.log.warn({ profile: profile.name, days: [...badDays] }, `avito ${profile.name}: malformed operations are quarantined and left out of those days' spend until Avito sends them whole`);
   // Daily spend is derived from the operations above; its rows count as read where they are made, so the
   // run's read = written + quarantined + skipped still holds.
   const days = dailySpend(profile.name, ops, since, until);
@@ -300,19 +320,27 @@ async function loadMessenger(ctx: Ctx, api: AvitoApi, profile: AvitoProfile, use
   }
 
   ctx.progress.start(`${profile.name} chats`, selected.length);
-  for (const chat of selected) {
-    await s.chats.write({ ...chat.row });
-    for await (const page of api.messages(userId, chat.row.chat_id)) {
-      ctx.rowsRead(page.length);
-      for (const raw of page) {
-        const msg = messageRow(profile.name, chat.row.chat_id, raw);
-        if (msg.ok) await s.messages.write({ ...msg.value });
-        else await ctx.quarantine.add({ table: TABLES.messages, reason: msg.reason, payload: raw, key: `${profile.name}|${chat.row.chat_id}|${rawId(raw)}` });
+  try {
+    for (const chat of selected) {
+      await s.chats.write({ ...chat.row });
+      for await (const page of api.messages(userId, chat.row.chat_id)) {
+        ctx.rowsRead(page.length);
+        for (const raw of page) {
+          const msg = messageRow(profile.name, chat.row.chat_id, raw);
+          if (msg.ok) await s.messages.write({ ...msg.value });
+          else await ctx.quarantine.add({ table: TABLES.messages, reason: msg.reason, payload: raw, key: `${profile.name}|${chat.row.chat_id}|${rawId(raw)}` });
+        }
       }
+      ctx.progress.tick();
     }
-    ctx.progress.tick();
+  } catch (err) {
+    // The messages endpoint refused mid-way (tariff changed): keep what was loaded, leave the cursor.
+    if (!(err instanceof MessengerForbidden)) throw err;
+    ctx.log.warn({ profile: profile.name }, `avito ${profile.name}: Messenger API refused the messages (403); the chat cursor stays`);
+    return;
+  } finally {
+    ctx.progress.done();
   }
-  ctx.progress.done();
 
   if (!ctx.window.explicit && selected.length > 0) {
     // The cursor moves only once the rows are in ClickHouse.
@@ -322,6 +350,13 @@ async function loadMessenger(ctx: Ctx, api: AvitoApi, profile: AvitoProfile, use
     const ids = selected.filter((c) => c.updated === max).map((c) => c.row.chat_id);
     await writeChatCursor(ctx, profile, { updated: max, ids: max === cursor?.updated ? [...new Set([...cursor.ids, ...ids])] : ids });
   }
+}
+
+/** The day an operation belongs to (as parseOperation dates it), when readable though the rest is not. */
+function operationDay(raw: unknown): string | null {
+  const o = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
+  const at = parseAvitoTime(o.paidAt) ?? parseAvitoTime(o.updatedAt);
+  return at === null ? null : moscowDay(at);
 }
 
 function rawId(raw: unknown): string {
