@@ -8,6 +8,8 @@ import { startSandbox as startDirectSandbox } from './direct/sandbox.js';
 import avito from './avito/index.js';
 import { startSandbox as startAvitoSandbox } from './avito/sandbox.js';
 import cbrRates from './cbr_rates/index.js';
+import facebook from './facebook/index.js';
+import { startSandbox as startFacebookSandbox } from './facebook/sandbox.js';
 import qticketsSheets from './qtickets_sheets/index.js';
 import { startSandbox as startQticketsSheetsSandbox } from './qtickets_sheets/sandbox.js';
 import qticketsApi from './qtickets_api/index.js';
@@ -17,12 +19,13 @@ import { startSandbox as startQticketsApiSandbox } from './qtickets_api/sandbox.
 import { startSandbox as startCbrRatesSandbox } from './cbr_rates/sandbox.js';
 
 // The demo loads in this order: currency rates first, so spend converts as soon as it lands.
-export const LOADERS: readonly LoaderDefinition[] = [cbrRates, vkAds, direct, avito, qticketsSheets, qticketsApi, gmail].map((l) => l as unknown as LoaderDefinition);
+export const LOADERS: readonly LoaderDefinition[] = [cbrRates, facebook, vkAds, direct, avito, qticketsSheets, qticketsApi, gmail].map((l) => l as unknown as LoaderDefinition);
 
 export const SANDBOXES: Readonly<Record<string, StartSandbox>> = {
   vk_ads: startVkAdsSandbox,
   direct: startDirectSandbox,
   cbr_rates: startCbrRatesSandbox,
+  facebook: startFacebookSandbox,
   avito: startAvitoSandbox,
   qtickets_sheets: startQticketsSheetsSandbox,
   qtickets_api: startQticketsApiSandbox,

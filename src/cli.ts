@@ -4,6 +4,7 @@ import { loadDotenvFiles } from './config/env.js';
 import { AdhouseError, EXIT } from './runtime/errors.js';
 import { redactString } from './runtime/redact.js';
 import { UsageError } from './cli/common.js';
+import { registerAlerts } from './cli/alerts.js';
 import { registerBackfill } from './cli/backfill.js';
 import { registerCheck } from './cli/check.js';
 import { registerClickhouse } from './cli/clickhouse.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerLoad(program);
   registerBackfill(program);
   registerCheck(program);
+  registerAlerts(program);
   registerRun(program);
   registerServe(program);
   registerExport(program);

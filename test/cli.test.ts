@@ -11,7 +11,7 @@ describe('adhouse CLI', () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
     const commands = [...r.stdout.matchAll(/^ {2}([a-z-]+)(?: |\[|<)/gm)].map((m) => m[1]);
-    expect(commands).toEqual(['clickhouse', 'migrate', 'load', 'backfill', 'check', 'run', 'serve', 'export', 'sandbox', 'demo', 'help']);
+    expect(commands).toEqual(['clickhouse', 'migrate', 'load', 'backfill', 'check', 'alerts', 'run', 'serve', 'export', 'sandbox', 'demo', 'help']);
   });
 
   it('exits 2 with one line naming a bad variable', async () => {
@@ -23,7 +23,7 @@ describe('adhouse CLI', () => {
   it('exits 2 for an unknown source or a bad flag', async () => {
     const unknown = await runCli(['load', 'myspace'], { CLICKHOUSE_URL: 'http://127.0.0.1:1' });
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/unknown source "myspace"; known sources: cbr_rates, vk_ads, direct, avito, qtickets_sheets, qtickets_api, gmail/);
+    expect(unknown.stderr).toMatch(/unknown source "myspace"; known sources: cbr_rates, facebook, vk_ads, direct, avito, qtickets_sheets, qtickets_api, gmail/);
     const flag = await runCli(['load', 'vk_ads', '--frobnicate']);
     expect(flag.code).toBe(2);
   });
@@ -112,7 +112,7 @@ describe('adhouse CLI', () => {
       const rows = (table: string) => Number(new RegExp(`^${table} +(\\d+)$`, 'm').exec(r.stdout)?.[1] ?? -1);
       expect(rows('fact_vk_ads_daily')).toBeGreaterThan(100);
       expect(rows('fact_direct_daily')).toBeGreaterThan(100);
-      for (const source of ['cbr_rates', 'avito', 'qtickets_sheets', 'qtickets_api']) expect(r.stderr).toMatch(new RegExp(`${source} success .*quarantined 0`));
+      for (const source of ['cbr_rates', 'facebook', 'avito', 'qtickets_sheets', 'qtickets_api']) expect(r.stderr).toMatch(new RegExp(`${source} success .*quarantined 0`));
       expect(r.stdout).toMatch(/^vk_ads +msk +[\d.]+/m);
       expect(r.stdout).toMatch(/^direct +\S+ +[\d.]+/m);
       expect(r.stdout).toMatch(/^avito +\(no utm city\) +[\d.]+/m);

@@ -93,7 +93,7 @@ describe('scheduler', () => {
       await fake.release();
       expect(second.started && (await second.done)).toMatchObject({ outcome: 'success' });
       expect(svc.scheduler!.states().find((j) => j.name === 'slow_one')).toMatchObject({ runs: 2, skippedTicks: 2, lastOutcome: 'success' });
-      expect(svc.scheduler!.states().map((j) => j.name)).toEqual(['slow_one', 'checks']);
+      expect(svc.scheduler!.states().map((j) => j.name)).toEqual(['slow_one', 'checks', 'alerts']);
     } finally {
       await svc.close();
     }
@@ -147,7 +147,7 @@ describe('scheduler', () => {
     try {
       await vi.waitFor(() => expect(stderr).toMatch(/adhouse run: listening on (http:\/\/\S+);/), { timeout: 20_000, interval: 50 });
       const url = /listening on (http:\/\/\S+);/.exec(stderr)![1]!;
-      expect(stderr).toMatch(/2 job\(s\) scheduled: cbr_rates \(\* \* \* \* \* \*\), checks \(0 \* \* \* \*\)/);
+      expect(stderr).toMatch(/3 job\(s\) scheduled: cbr_rates \(\* \* \* \* \* \*\), checks \(0 \* \* \* \*\), alerts \(\*\/15 \* \* \* \*\)/);
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
       await vi.waitFor(() => expect(requests).toBeGreaterThan(0), { timeout: 10_000, interval: 50 });
       await vi.waitFor(() => expect(stderr).toMatch(/cbr_rates: tick skipped, the previous run .* is still going/), { timeout: 10_000, interval: 50 });

@@ -2,7 +2,8 @@
 -- Sources: fact_vk_ads_daily (names from stg_vk_ad_plans, stg_vk_banners), fact_direct_daily (ad titles
 -- from stg_direct_ads); spend_rub = spend × that day's CBR rate from dim_currency_rates (RUB needs no
 -- rate; a missing rate gives NULL, which the check currencies_without_rate reports).
--- results: VK goals (result_family 'goal'), Direct conversions ('conversion'), Avito contacts ('contact').
+-- results: VK goals (result_family 'goal'), Direct conversions ('conversion'), Avito contacts ('contact'),
+-- Facebook results by the ad set's optimization goal (v_fb_daily_results).
 -- Avito (fact_avito_spend_daily, fact_avito_items_daily) is one row per profile and day.
 -- Adding a platform is one more UNION ALL branch with the same columns in the same order.
 -- 18.16: one JOIN per SELECT (joins nest), explicit ALL strictness, no window functions; current
@@ -64,6 +65,31 @@ FROM
         SELECT profile, date, materialize(toDecimal64(0, 2)) AS spend, views, contacts FROM fact_avito_items_daily FINAL WHERE _deleted = 0
     ) AS avito
     GROUP BY profile, date
+    UNION ALL
+
+    -- Facebook: results and result family from v_fb_daily_results (family by the ad set's optimization
+    -- goal, overlapping purchase types never summed); UTM, city and event day from stg_fb_ads (parsed from
+    -- the creative's link and url_tags). v_fb_daily_results sorts first (0000_), so it exists here.
+    SELECT
+        date, 'facebook' AS platform, account_id, campaign_id, campaign_name,
+        ad_id, ad_name, impressions, clicks, spend, currency,
+        toUInt64(round(results)) AS results, result_family,
+        utm_source, utm_medium, utm_campaign, utm_content, city, event_date
+    FROM
+    (
+        SELECT *
+        FROM
+        (
+            SELECT date, account_id, campaign_id, campaign_name, ad_id, ad_name, impressions, clicks, spend, currency, results, result_family
+            FROM v_fb_daily_results
+        ) AS fb_results
+        ALL LEFT JOIN
+        (
+            SELECT account_id, ad_id, utm_source, utm_medium, utm_campaign, utm_content, city, event_date
+            FROM stg_fb_ads FINAL
+            WHERE _deleted = 0
+        ) AS fb_ad USING (account_id, ad_id)
+    ) AS fb
 ) AS ads
 ALL LEFT JOIN
 (

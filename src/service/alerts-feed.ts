@@ -1,7 +1,6 @@
-// Seam for the alert rules (issue 6, item 3): where the status page and /metrics learn which alerts are
-// firing. Until `meta_alerts` exists the feed is never asked (the snapshot query reports the table's
-// presence), so the page shows an empty section and `adhouse_alerts_firing` is 0. The alerts work owns
-// FIRING_ALERTS_SQL: it must return the columns of FiringAlert; if it fails, the section says
+// Where the status page and /metrics learn which alerts are firing: meta_alerts, written by src/alerts.
+// Until the table exists the feed is never asked (the snapshot query reports the table's presence), so
+// the page shows an empty section and `adhouse_alerts_firing` is 0; if the query fails, the section says
 // "unavailable" and health is not affected.
 import type { ClickHouseClient } from '../clickhouse/client.js';
 import { queryRows } from '../clickhouse/client.js';
@@ -19,12 +18,18 @@ export interface AlertsFeed {
   firing(client: ClickHouseClient, signal?: AbortSignal): Promise<FiringAlert[]>;
 }
 
-/** A guess at meta_alerts' shape, to be replaced by the alerts work when it creates the table. */
-export const FIRING_ALERTS_SQL = `SELECT toString(rule) AS rule, toString(severity) AS severity, toString(dedup_key) AS summary, toString(min(fired_at)) AS since
-FROM meta_alerts
-GROUP BY rule, severity, dedup_key
-HAVING argMax(state, _ver) = 'firing'
-ORDER BY since DESC
+/** Firing instances from meta_alerts (sql/migrations/0009_alerts.sql): the latest version of each (rule, dedup key). */
+export const FIRING_ALERTS_SQL = `SELECT rule, severity, summary, since
+FROM
+(
+    SELECT rule, dedup_key, argMax(state, _ver) AS state, argMax(severity, _ver) AS severity,
+        if(argMax(summary, _ver) = '', dedup_key, argMax(summary, _ver)) AS summary,
+        toString(argMax(fired_at, _ver)) AS since
+    FROM meta_alerts
+    GROUP BY rule, dedup_key
+)
+WHERE state = 'firing'
+ORDER BY since DESC, rule, summary
 LIMIT 50`;
 
 export const metaAlertsFeed: AlertsFeed = {

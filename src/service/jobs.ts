@@ -1,8 +1,10 @@
 // The jobs `adhouse run` schedules: one per enabled loader in the registry (so a new loader is picked up
 // without code changes here), the hourly smoke checks, and the seam where alerts and reports plug in.
+import { alertingFromEnv, runAlerts } from '../alerts/setup.js';
 import type { ClickHouseClient } from '../clickhouse/client.js';
 import { runChecks } from '../cli/check.js';
 import type { Env } from '../config/env.js';
+import { serviceConfig } from '../config/service.js';
 import { sourceSettings } from '../config/sources.js';
 import { viewVars } from '../config/views.js';
 import type { LoaderDefinition } from '../runtime/contract.js';
@@ -56,3 +58,29 @@ export function checksJob(schedule: string, ctx: JobContext): ScheduledJob {
  * one `report:<name>` job per configured report; each returns a JobResult and must honour the signal.
  */
 export type JobFactory = (ctx: JobContext) => ScheduledJob[];
+
+/**
+ * The alert rules on ALERTS_SCHEDULE: one evaluation per tick (state in meta_alerts, so a restart or a
+ * skipped tick loses nothing). Rules and channels are read when the factory runs, so a bad rules file
+ * stops `adhouse run` at start-up with one line. A failed rule or delivery makes the job `failed`.
+ */
+export const alertsJobFactory: JobFactory = (ctx) => {
+  const alerting = alertingFromEnv(ctx.env, ctx.client, ctx.log);
+  return [
+    {
+      name: 'alerts',
+      schedule: serviceConfig(ctx.env).alertsSchedule,
+      async run(signal): Promise<JobResult> {
+        const report = await runAlerts(ctx.client, alerting, { log: ctx.log, signal });
+        const failedRules = report.rules.filter((r) => r.status === 'failed').map((r) => r.rule);
+        const failedDeliveries = report.deliveries.filter((d) => d.ok === false).length;
+        const firing = report.rules.reduce((n, r) => n + r.firing, 0);
+        const message = `${report.rules.length} rule(s), ${firing} firing, ${report.deliveries.length} notice(s) sent${failedDeliveries ? `, ${failedDeliveries} failed` : ''}${failedRules.length ? `; failed rules: ${failedRules.join(', ')}` : ''}`;
+        return { outcome: failedRules.length || failedDeliveries ? 'failed' : 'success', message };
+      },
+    },
+  ];
+};
+
+/** What `adhouse run` adds to the loaders and checks (service.ts: `opts.jobFactories ?? DEFAULT_JOB_FACTORIES`). */
+export const DEFAULT_JOB_FACTORIES: readonly JobFactory[] = [alertsJobFactory];

@@ -14,7 +14,7 @@ import { LOADERS } from '../../loaders/registry.js';
 import { metaAlertsFeed, type AlertsFeed } from './alerts-feed.js';
 import type { SourceInfo } from './health-answers.js';
 import { HealthCache } from './health-cache.js';
-import { checksJob, loaderJobs, type JobFactory } from './jobs.js';
+import { checksJob, DEFAULT_JOB_FACTORIES, loaderJobs, type JobFactory } from './jobs.js';
 import { createMetrics } from './metrics.js';
 import { Scheduler } from './scheduler.js';
 import { buildServer } from './server.js';
@@ -94,7 +94,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     scheduler = new Scheduler({ timezone: rt.reportingTz, log });
     for (const job of loaderJobs(loaders, jobCtx)) scheduler.add(job);
     scheduler.add(checksJob(config.checksSchedule, jobCtx));
-    for (const factory of opts.jobFactories ?? []) for (const job of factory(jobCtx)) scheduler.add(job);
+    for (const factory of opts.jobFactories ?? DEFAULT_JOB_FACTORIES) for (const job of factory(jobCtx)) scheduler.add(job);
   }
 
   await cache.start();

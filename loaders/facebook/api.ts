@@ -1,0 +1,395 @@
+// Client of the Facebook Marketing (Graph) API over the runtime's HttpClient: usage headers read on every
+// answer, errors mapped to the runtime's classes, cursor paging, async report runs, and insights requests
+// that split themselves (dates, then campaigns) when Meta says the request is too big or a job keeps failing.
+import { addDays, diffDays } from '../../src/runtime/dates.js';
+import { AdhouseError } from '../../src/runtime/errors.js';
+import type { HttpClient, HttpResponse } from '../../src/runtime/http.js';
+import { redactString } from '../../src/runtime/redact.js';
+import type { Logger } from '../../src/runtime/logger.js';
+
+// ---- usage headers ----------------------------------------------------------------------------
+
+export interface Usage {
+  /** The highest percentage in any usage header (may exceed 100). */
+  maxPct: number;
+  /** The longest `estimated_time_to_regain_access` (minutes upstream) in ms; 0 when not blocked. */
+  regainMs: number;
+}
+
+function jsonHeader(headers: Headers, name: string): unknown {
+  const v = headers.get(name);
+  if (!v) return undefined;
+  try {
+    return JSON.parse(v) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function pctFields(o: unknown, keys: readonly string[]): number[] {
+  if (!o || typeof o !== 'object') return [];
+  const rec = o as Record<string, unknown>;
+  return keys.map((k) => Number(rec[k])).filter((n) => Number.isFinite(n));
+}
+
+/** Reads X-Business-Use-Case-Usage, X-Ad-Account-Usage, X-App-Usage and X-FB-Ads-Insights-Throttle. */
+export function parseUsage(headers: Headers): Usage {
+  const pcts: number[] = [];
+  let regainMin = 0;
+  const buc = jsonHeader(headers, 'x-business-use-case-usage');
+  if (buc && typeof buc === 'object') {
+    for (const list of Object.values(buc as Record<string, unknown>)) {
+      for (const entry of Array.isArray(list) ? list : []) {
+        pcts.push(...pctFields(entry, ['call_count', 'total_cputime', 'total_time']));
+        const regain = Number((entry as Record<string, unknown>)?.estimated_time_to_regain_access);
+        if (Number.isFinite(regain) && regain > regainMin) regainMin = regain;
+      }
+    }
+  }
+  pcts.push(...pctFields(jsonHeader(headers, 'x-ad-account-usage'), ['acc_id_util_pct']));
+  pcts.push(...pctFields(jsonHeader(headers, 'x-app-usage'), ['call_count', 'total_time', 'total_cputime']));
+  pcts.push(...pctFields(jsonHeader(headers, 'x-fb-ads-insights-throttle'), ['app_id_util_pct', 'acc_id_util_pct']));
+  return { maxPct: pcts.length ? Math.max(...pcts) : 0, regainMs: Math.round(regainMin * 60_000) };
+}
+
+export interface ThrottlePolicy {
+  /** Above this usage the client slows down (percent). */
+  slowdownPct: number;
+  /** The pause at 100 % usage; linear from 0 at slowdownPct. */
+  slowdownMaxMs: number;
+}
+
+/** How long to wait before the next call of this account, given the last usage it reported. */
+export function throttlePauseMs(usage: Usage, policy: ThrottlePolicy): number {
+  if (usage.regainMs > 0) return usage.regainMs;
+  if (usage.maxPct <= policy.slowdownPct) return 0;
+  const share = Math.min(1, (usage.maxPct - policy.slowdownPct) / (100 - policy.slowdownPct));
+  return Math.round(policy.slowdownMaxMs * share);
+}
+
+// ---- errors -----------------------------------------------------------------------------------
+
+export interface FbErrorBody {
+  message?: string;
+  type?: string;
+  code?: number;
+  error_subcode?: number;
+  is_transient?: boolean;
+  fbtrace_id?: string;
+}
+
+/** The request is too big for Meta: split it, never retry it as is (100/1487534, "reduce the amount of data"). */
+export interface SplitSignal {
+  split: true;
+  reason: string;
+}
+
+export const RATE_LIMIT_CODES: ReadonlySet<number> = new Set([4, 17, 32, 613]);
+export const isBucCode = (code: number): boolean => code >= 80000 && code <= 80014;
+
+/**
+ * Maps a Graph error to the runtime's classes (BEHAVIOR.md has the table). `rateLimitWaitMs` is the wait
+ * when a throttling error says nothing about when access comes back.
+ */
+export function classifyFbError(status: number, err: FbErrorBody, usage: Usage, rateLimitWaitMs: number, what: string): AdhouseError | SplitSignal {
+  const code = Number(err.code ?? 0);
+  const sub = Number(err.error_subcode ?? 0);
+  const msg = redactString(String(err.message ?? '').slice(0, 300));
+  const upstreamCode = sub ? `${code}/${sub}` : code || status;
+  const text = `Facebook ${what}: (#${upstreamCode}) ${msg}${err.fbtrace_id ? ` [fbtrace_id ${err.fbtrace_id}]` : ''}`;
+  if (code === 100 && sub === 1487534) return { split: true, reason: `too many rows (#100/1487534)` };
+  if (/reduce the amount of data/i.test(msg)) return { split: true, reason: `reduce the amount of data (#${code})` };
+  if (code === 190 || code === 102) return new AdhouseError('token_invalid', text, { upstreamCode });
+  if (code === 10 || (code >= 200 && code <= 299)) return new AdhouseError('token_invalid', `${text} (permission)`, { upstreamCode });
+  if (RATE_LIMIT_CODES.has(code) || isBucCode(code)) {
+    return new AdhouseError('rate_limited', text, { upstreamCode, retryAfterMs: usage.regainMs > 0 ? usage.regainMs : rateLimitWaitMs });
+  }
+  if (code === 2635) return new AdhouseError('config', `${text} (set FB_API_VERSION to a supported version)`, { upstreamCode });
+  if (code === 1 || code === 2 || code === 2601 || code === 341 || code === 960 || err.is_transient === true || status >= 500) {
+    return new AdhouseError('upstream_5xx', text, { upstreamCode });
+  }
+  if (code === 100) return new AdhouseError('config', text, { upstreamCode });
+  return new AdhouseError('internal', text, { upstreamCode });
+}
+
+// ---- the client -------------------------------------------------------------------------------
+
+export const ALL_EFFECTIVE_STATUSES = {
+  campaign: ['ACTIVE', 'PAUSED', 'DELETED', 'ARCHIVED', 'IN_PROCESS', 'WITH_ISSUES'],
+  adset: ['ACTIVE', 'PAUSED', 'DELETED', 'ARCHIVED', 'IN_PROCESS', 'WITH_ISSUES', 'CAMPAIGN_PAUSED'],
+  ad: ['ACTIVE', 'PAUSED', 'DELETED', 'ARCHIVED', 'IN_PROCESS', 'WITH_ISSUES', 'CAMPAIGN_PAUSED', 'ADSET_PAUSED', 'DISAPPROVED', 'PENDING_REVIEW', 'PREAPPROVED', 'PENDING_BILLING_INFO'],
+} as const;
+
+export const FIELDS = {
+  account: ['id', 'account_id', 'name', 'currency', 'timezone_name', 'business', 'business_name', 'account_status'],
+  campaign: ['id', 'account_id', 'name', 'status', 'configured_status', 'effective_status', 'objective', 'buying_type', 'bid_strategy', 'daily_budget', 'lifetime_budget', 'budget_remaining', 'spend_cap', 'start_time', 'stop_time', 'created_time', 'updated_time'],
+  adset: ['id', 'account_id', 'campaign_id', 'name', 'status', 'effective_status', 'optimization_goal', 'billing_event', 'bid_strategy', 'bid_amount', 'daily_budget', 'lifetime_budget', 'budget_remaining', 'destination_type', 'targeting', 'start_time', 'end_time', 'created_time', 'updated_time'],
+  ad: ['id', 'account_id', 'campaign_id', 'adset_id', 'name', 'status', 'effective_status', 'creative{id}', 'created_time', 'updated_time'],
+  creative: ['id', 'name', 'status', 'title', 'body', 'object_type', 'call_to_action_type', 'link_url', 'url_tags', 'object_story_spec'],
+  insights: [
+    'account_id', 'account_currency', 'campaign_id', 'campaign_name', 'adset_id', 'adset_name', 'ad_id', 'ad_name', 'objective', 'optimization_goal',
+    'impressions', 'reach', 'frequency', 'clicks', 'inline_link_clicks', 'spend', 'ctr', 'inline_link_click_ctr', 'cpm', 'cpc',
+    'actions', 'action_values', 'cost_per_action_type', 'quality_ranking', 'engagement_rate_ranking', 'conversion_rate_ranking',
+  ],
+} as const;
+
+export type Entity = 'campaign' | 'adset' | 'ad' | 'creative';
+const EDGE: Record<Entity, string> = { campaign: 'campaigns', adset: 'adsets', ad: 'ads', creative: 'adcreatives' };
+
+export interface FbApiOptions {
+  http: HttpClient;
+  baseUrl: string;
+  version: string;
+  accountId: string;
+  token: string;
+  pageLimit: number;
+  rateLimitWaitMs: number;
+  throttle: ThrottlePolicy;
+  /** Days at or below which insights use the synchronous endpoint. */
+  syncMaxDays: number;
+  pollMs: number;
+  pollMaxMs: number;
+  asyncTimeoutMs: number;
+  /** Attempts of one async job before it is split. */
+  asyncAttempts: number;
+  log?: Logger;
+}
+
+export interface InsightPage {
+  since: string;
+  until: string;
+  rows: unknown[];
+}
+
+export interface FbApi {
+  account(): Promise<Record<string, unknown>>;
+  /** Pages of one structure edge; `updatedAfter` (unix seconds) filters on `<entity>.updated_time` (not creatives). */
+  list(entity: Entity, updatedAfter?: number): AsyncGenerator<Array<Record<string, unknown>>>;
+  /** Ad-level daily insights for [since, until], every ad status included; splits as needed. */
+  insightsDaily(since: string, until: string): AsyncGenerator<InsightPage>;
+  /** Calls made and what happened, for logs and tests. */
+  readonly stats: { calls: number; throttledMs: number; splits: number; asyncJobs: number; asyncRetries: number };
+}
+
+type Answer = { ok: true; json: Record<string, unknown> } | { ok: false; split: SplitSignal };
+
+export function createFbApi(opts: FbApiOptions): FbApi {
+  const { http } = opts;
+  const root = `${opts.baseUrl}/${opts.version}`;
+  const stats = { calls: 0, throttledMs: 0, splits: 0, asyncJobs: 0, asyncRetries: 0 };
+  /** Calls of this account wait until then: set from usage headers (slow-down, BUC block). */
+  let pauseUntil = 0;
+
+  async function call(what: string, url: string, query: Record<string, string | number> | undefined, form?: URLSearchParams): Promise<Answer> {
+    return http.request<Answer>(
+      {
+        method: form ? 'POST' : 'GET',
+        url,
+        query,
+        body: form,
+        // The header keeps the token out of URLs (and of `paging.next`, which we follow as given).
+        headers: { authorization: `Bearer ${opts.token}` },
+      },
+      async (res) => {
+        stats.calls++;
+        const usage = parseUsage(res.headers);
+        const pause = throttlePauseMs(usage, opts.throttle);
+        if (pause > 0) pauseUntil = Math.max(pauseUntil, Date.now() + pause);
+        const answer = interpret(res, usage, what);
+        // Slow down before handing the answer back, so the next call of this account starts after the pause.
+        // A blocked answer carries the wait in its error instead (the runtime refuses waits over HTTP_MAX_WAIT_MS).
+        if (answer.ok || 'split' in answer) await waitPause();
+        return answer;
+      },
+    );
+  }
+
+  async function waitPause(): Promise<void> {
+    const wait = pauseUntil - Date.now();
+    if (wait <= 0) return;
+    stats.throttledMs += wait;
+    opts.log?.info({ account: opts.accountId, waitMs: wait }, `facebook ${opts.accountId}: usage high, pausing ${wait} ms`);
+    await http.sleep(wait);
+  }
+
+  function interpret(res: HttpResponse, usage: Usage, what: string): Answer {
+    let json: unknown;
+    try {
+      json = JSON.parse(res.text);
+    } catch {
+      // "Service Unavailable" pages on a 200, truncated bodies: transient.
+      throw new AdhouseError('upstream_5xx', `Facebook ${what}: HTTP ${res.status} with a non-JSON body: ${redactString(res.text.slice(0, 80))}`);
+    }
+    const err = json && typeof json === 'object' ? (json as { error?: FbErrorBody }).error : undefined;
+    if (err && typeof err === 'object') {
+      const c = classifyFbError(res.status, err, usage, opts.rateLimitWaitMs, what);
+      if (c instanceof AdhouseError) throw c;
+      return { ok: false, split: c };
+    }
+    if (res.status < 200 || res.status >= 300) throw http.fail(res);
+    if (!json || typeof json !== 'object' || Array.isArray(json)) throw new AdhouseError('upstream_5xx', `Facebook ${what}: unexpected body`);
+    return { ok: true, json: json as Record<string, unknown> };
+  }
+
+  function mustOk(a: Answer, what: string): Record<string, unknown> {
+    if (a.ok) return a.json;
+    throw new AdhouseError('config', `Facebook ${what}: ${a.split.reason}`);
+  }
+
+  /** Follows `paging.next` until it is absent (never infers the end from a short page). */
+  async function* pages(what: string, firstUrl: string, query: Record<string, string | number>): AsyncGenerator<{ answer: Answer }> {
+    let url = firstUrl;
+    let q: Record<string, string | number> | undefined = query;
+    for (;;) {
+      const answer = await call(what, url, q);
+      yield { answer };
+      if (!answer.ok) return;
+      const next = (answer.json.paging as { next?: unknown } | undefined)?.next;
+      if (typeof next !== 'string' || next === '') return;
+      url = next;
+      q = undefined;
+    }
+  }
+
+  function dataOf(json: Record<string, unknown>, what: string): Array<Record<string, unknown>> {
+    if (!Array.isArray(json.data)) throw new AdhouseError('upstream_5xx', `Facebook ${what}: no data list`);
+    return json.data as Array<Record<string, unknown>>;
+  }
+
+  async function* list(entity: Entity, updatedAfter?: number): AsyncGenerator<Array<Record<string, unknown>>> {
+    const query: Record<string, string | number> = { fields: FIELDS[entity].join(','), limit: opts.pageLimit };
+    // Without effective_status ARCHIVED and DELETED objects are left out; creatives have no such filter.
+    if (entity !== 'creative') query.effective_status = JSON.stringify(ALL_EFFECTIVE_STATUSES[entity]);
+    if (entity !== 'creative' && updatedAfter !== undefined) {
+      query.filtering = JSON.stringify([{ field: `${entity}.updated_time`, operator: 'GREATER_THAN', value: updatedAfter }]);
+    }
+    for await (const { answer } of pages(`${EDGE[entity]} list`, `${root}/${opts.accountId}/${EDGE[entity]}`, query)) {
+      yield dataOf(mustOk(answer, `${EDGE[entity]} list`), EDGE[entity]);
+    }
+  }
+
+  async function campaignIds(): Promise<string[]> {
+    const ids: string[] = [];
+    const query = { fields: 'id', limit: opts.pageLimit, effective_status: JSON.stringify(ALL_EFFECTIVE_STATUSES.campaign) };
+    for await (const { answer } of pages('campaign ids', `${root}/${opts.accountId}/campaigns`, query)) {
+      for (const c of dataOf(mustOk(answer, 'campaign ids'), 'campaigns')) ids.push(String(c.id));
+    }
+    return ids.sort();
+  }
+
+  function insightParams(since: string, until: string, campaigns: string[] | undefined): Record<string, string | number> {
+    const filtering: unknown[] = [{ field: 'ad.effective_status', operator: 'IN', value: ALL_EFFECTIVE_STATUSES.ad }];
+    if (campaigns) filtering.push({ field: 'campaign.id', operator: 'IN', value: campaigns });
+    return {
+      level: 'ad',
+      time_increment: 1,
+      time_range: JSON.stringify({ since, until }),
+      fields: FIELDS.insights.join(','),
+      filtering: JSON.stringify(filtering),
+      limit: opts.pageLimit,
+    };
+  }
+
+  type Outcome = { done: true } | { done: false; reason: string };
+
+  /** Sync GET: pages are yielded as they come. A split answer ends the request (pages already yielded stay). */
+  async function* syncInsights(since: string, until: string, campaigns: string[] | undefined, out: { outcome?: Outcome }): AsyncGenerator<InsightPage> {
+    for await (const { answer } of pages('insights', `${root}/${opts.accountId}/insights`, insightParams(since, until, campaigns))) {
+      if (!answer.ok) {
+        out.outcome = { done: false, reason: answer.split.reason };
+        return;
+      }
+      yield { since, until, rows: dataOf(answer.json, 'insights') };
+    }
+    out.outcome = { done: true };
+  }
+
+  const TERMINAL_FAILED = new Set(['Job Failed', 'Job Skipped']);
+
+  /** One async report run: POST, poll until "Job Completed" (100 % while "Job Running" is not done), read. */
+  async function* asyncInsights(since: string, until: string, campaigns: string[] | undefined, out: { outcome?: Outcome }): AsyncGenerator<InsightPage> {
+    let lastReason = '';
+    for (let attempt = 1; attempt <= opts.asyncAttempts; attempt++) {
+      if (attempt > 1) stats.asyncRetries++;
+      const form = new URLSearchParams(Object.entries(insightParams(since, until, campaigns)).map(([k, v]) => [k, String(v)]));
+      const posted = await call('insights report run', `${root}/${opts.accountId}/insights`, undefined, form);
+      if (!posted.ok) {
+        out.outcome = { done: false, reason: posted.split.reason };
+        return;
+      }
+      const runId = String(posted.json.report_run_id ?? '');
+      if (!/^\w+$/.test(runId)) throw new AdhouseError('upstream_5xx', 'Facebook insights report run: no report_run_id');
+      stats.asyncJobs++;
+      const started = Date.now();
+      let delay = opts.pollMs;
+      let status = '';
+      let job: Record<string, unknown> = {};
+      for (;;) {
+        job = mustOk(await call('report run status', `${root}/${runId}`, { fields: 'id,async_status,async_percent_completion,error_code,error_subcode,error_message' }), 'report run status');
+        status = String(job.async_status ?? '');
+        if (status === 'Job Completed' || TERMINAL_FAILED.has(status)) break;
+        if (Date.now() - started > opts.asyncTimeoutMs) {
+          status = 'Job Timeout';
+          break;
+        }
+        await http.sleep(delay);
+        delay = Math.min(opts.pollMaxMs, delay * 2);
+      }
+      if (status === 'Job Completed') {
+        for await (const { answer } of pages('report run insights', `${root}/${runId}/insights`, { limit: opts.pageLimit })) {
+          yield { since, until, rows: dataOf(mustOk(answer, 'report run insights'), 'insights') };
+        }
+        out.outcome = { done: true };
+        return;
+      }
+      lastReason = `${status}${job.error_code ? ` (#${String(job.error_code)}${job.error_subcode ? `/${String(job.error_subcode)}` : ''} ${String(job.error_message ?? '')})` : ''}`;
+      // Too many rows never passes on a retry: split at once.
+      if (Number(job.error_code) === 100 && Number(job.error_subcode) === 1487534) {
+        out.outcome = { done: false, reason: `too many rows (#100/1487534) in a report run` };
+        return;
+      }
+      opts.log?.warn({ account: opts.accountId, since, until, attempt, status }, `facebook ${opts.accountId}: report run ${runId} ${lastReason}`);
+    }
+    out.outcome = { done: false, reason: `report run gave up after ${opts.asyncAttempts} attempts: ${lastReason}` };
+  }
+
+  async function* insightsDaily(since: string, until: string, campaigns?: string[]): AsyncGenerator<InsightPage> {
+    const days = diffDays(since, until) + 1;
+    const out: { outcome?: Outcome } = {};
+    const source = days <= opts.syncMaxDays ? syncInsights(since, until, campaigns, out) : asyncInsights(since, until, campaigns, out);
+    yield* source;
+    const outcome = out.outcome!;
+    if (outcome.done) return;
+    stats.splits++;
+    // Split by date range first, then (a single day) by campaign, then halve the campaign list.
+    if (days > 1) {
+      const half = Math.ceil(days / 2);
+      opts.log?.info({ account: opts.accountId, since, until, reason: outcome.reason }, `facebook ${opts.accountId}: splitting ${since}..${until} by dates`);
+      yield* insightsDaily(since, addDays(since, half - 1), campaigns);
+      yield* insightsDaily(addDays(since, half), until, campaigns);
+      return;
+    }
+    const ids = campaigns ?? (await campaignIds());
+    if (!campaigns && ids.length > 0) {
+      opts.log?.info({ account: opts.accountId, day: since, campaigns: ids.length, reason: outcome.reason }, `facebook ${opts.accountId}: splitting ${since} by campaign`);
+      for (const id of ids) yield* insightsDaily(since, until, [id]);
+      return;
+    }
+    if (ids.length > 1) {
+      const mid = Math.ceil(ids.length / 2);
+      yield* insightsDaily(since, until, ids.slice(0, mid));
+      yield* insightsDaily(since, until, ids.slice(mid));
+      return;
+    }
+    throw new AdhouseError('upstream_5xx', `Facebook insights for ${opts.accountId} on ${since}${campaigns ? ` campaign ${campaigns.join(',')}` : ''} cannot be split further: ${outcome.reason}`);
+  }
+
+  return {
+    stats,
+    async account() {
+      return mustOk(await call('ad account', `${root}/${opts.accountId}`, { fields: FIELDS.account.join(',') }), 'ad account');
+    },
+    list,
+    insightsDaily: (since, until) => insightsDaily(since, until),
+  };
+}

@@ -1,0 +1,842 @@
+// A faithful fake of the Facebook Marketing (Graph) API with deterministic synthetic data, following the
+// fake-server checklist of shared/api/facebook.md §10: versions (2635 for expired ones), tokens (190),
+// accounts and /me/adaccounts, structure edges with `fields` projection, cursor paging with `next` only when
+// more data exists, effective_status filtering (ARCHIVED/DELETED hidden unless listed, ad-only statuses refused
+// on campaigns), updated_time filtering, numbers as strings, sync and async insights (jobs walking their states),
+// usage headers on every answer, BUC blocks, too-many-rows, "reduce the amount of data", transient faults and
+// late conversions. Faults are switched on by name (BEHAVIOR.md lists them).
+import type http from 'node:http';
+import { addDays, diffDays, isDay } from '../../src/runtime/dates.js';
+import { hashSeed, listen, readBody, SANDBOX_EVENTS, seededRandom, type RunningSandbox, type SandboxOptions } from '../../src/runtime/sandbox.js';
+
+// ---- synthetic world (pure functions of the seed) ------------------------------------------------
+
+export type SbStatus = 'ACTIVE' | 'PAUSED' | 'ARCHIVED' | 'DELETED';
+export type SbGoal = 'LINK_CLICKS' | 'CONVERSATIONS' | 'LEAD_GENERATION' | 'VALUE' | 'THRUPLAY';
+export type SbFamily = 'click' | 'messages' | 'leadgen_form' | 'website_lead' | 'purchase' | 'video_view';
+
+export interface SbAd {
+  id: string;
+  accountId: string;
+  campaignId: string;
+  adsetId: string;
+  creativeId: string;
+  name: string;
+  status: SbStatus;
+  goal: SbGoal;
+  /** LEAD_GENERATION ads: an instant form (lead_grouped) or a pixel lead on the site. */
+  leadKind: 'form' | 'pixel';
+  /** First and last day of delivery (inclusive); null = still running. */
+  start: string;
+  stop: string | null;
+  created: string;
+  updated: string;
+  /** Spend per impression relative to a RUB account. */
+  priceScale: number;
+}
+export interface SbAdset {
+  id: string;
+  campaignId: string;
+  name: string;
+  status: SbStatus;
+  goal: SbGoal;
+  dailyBudget: number;
+  created: string;
+  updated: string;
+}
+export interface SbCampaign {
+  id: string;
+  name: string;
+  status: SbStatus;
+  objective: string;
+  created: string;
+  updated: string;
+}
+export interface SbCreative {
+  id: string;
+  name: string;
+  link: string;
+  urlTags: string;
+  /** true: the link sits in object_story_spec.link_data (no link_url). */
+  inStorySpec: boolean;
+}
+export interface SbAccount {
+  id: string;
+  name: string;
+  currency: 'RUB' | 'USD' | 'EUR';
+  timezone: string;
+  business: { id: string; name: string } | null;
+  token: string;
+  campaigns: SbCampaign[];
+  adsets: SbAdset[];
+  ads: SbAd[];
+  creatives: SbCreative[];
+}
+
+/** Accounts of the synthetic world: two businesses, one account without a business, three currencies. */
+export const FB_SANDBOX_ACCOUNTS = [
+  { id: 'act_1001', currency: 'RUB', timezone: 'Europe/Moscow', business: { id: '9001', name: 'Ticket Co' }, token: 'fb-sb-biz-9001', campaigns: 4, label: 'ticketco' },
+  { id: 'act_1002', currency: 'RUB', timezone: 'Europe/Moscow', business: { id: '9001', name: 'Ticket Co' }, token: 'fb-sb-biz-9001', campaigns: 3 },
+  { id: 'act_2001', currency: 'USD', timezone: 'America/New_York', business: { id: '9002', name: 'Events Agency' }, token: 'fb-sb-2001', campaigns: 2, label: 'agency-usd' },
+  { id: 'act_2002', currency: 'EUR', timezone: 'Europe/Berlin', business: { id: '9002', name: 'Events Agency' }, token: 'fb-sb-2002', campaigns: 2 },
+  { id: 'act_3001', currency: 'RUB', timezone: 'Europe/Moscow', business: null, token: 'fb-sb-3001', campaigns: 2 },
+] as const;
+const BUSINESS_TOKENS: Record<string, string> = { '9001': 'fb-sb-biz-9001' };
+/** The account whose token the `revoked_token` fault revokes; `buc_block`, `code17`, `throttle` hit these. */
+export const FB_FAULT_ACCOUNTS = { revoked_token: 'act_2002', buc_block: 'act_2001', code17: 'act_1002', throttle: 'act_1001' } as const;
+
+const GOALS: readonly SbGoal[] = ['LINK_CLICKS', 'CONVERSATIONS', 'LEAD_GENERATION', 'VALUE', 'THRUPLAY'];
+const OBJECTIVE: Record<SbGoal, string> = { LINK_CLICKS: 'OUTCOME_TRAFFIC', CONVERSATIONS: 'OUTCOME_ENGAGEMENT', LEAD_GENERATION: 'OUTCOME_LEADS', VALUE: 'OUTCOME_SALES', THRUPLAY: 'OUTCOME_AWARENESS' };
+const WORLD_START = '2025-11-20';
+
+const p2 = (n: number) => String(n).padStart(2, '0');
+
+/** Object datetimes as Meta sends them: `YYYY-MM-DDTHH:MM:SS±hhmm`. */
+function stamp(day: string, rng: () => number): string {
+  return `${day}T${p2(Math.floor(rng() * 24))}:${p2(Math.floor(rng() * 60))}:${p2(Math.floor(rng() * 60))}${rng() < 0.5 ? '-0700' : '+0300'}`;
+}
+
+function buildAccount(seed: number, spec: (typeof FB_SANDBOX_ACCOUNTS)[number]): SbAccount {
+  const rng = seededRandom(hashSeed(seed, 'fb-account', spec.id));
+  const num = spec.id.slice(4);
+  const acct: SbAccount = {
+    id: spec.id,
+    name: `Sandbox ${spec.id} (${spec.currency})`,
+    currency: spec.currency,
+    timezone: spec.timezone,
+    business: spec.business,
+    token: spec.token,
+    campaigns: [],
+    adsets: [],
+    ads: [],
+    creatives: [],
+  };
+  const priceScale = spec.currency === 'RUB' ? 1 : 1 / 90;
+  for (let c = 0; c < spec.campaigns; c++) {
+    const campaignId = `2385${num}${p2(c + 1)}`;
+    // The last campaign of bigger accounts is archived: its ads' history still counts.
+    const cStatus: SbStatus = c === spec.campaigns - 1 && spec.campaigns > 2 ? 'ARCHIVED' : 'ACTIVE';
+    const cDay = addDays(WORLD_START, Math.floor(rng() * 20));
+    const goal0 = GOALS[(hashSeed(seed, spec.id, c) + c) % GOALS.length]!;
+    acct.campaigns.push({ id: campaignId, name: `Campaign ${c + 1} ${spec.id}`, status: cStatus, objective: OBJECTIVE[goal0], created: stamp(cDay, rng), updated: stamp(addDays(cDay, 1), rng) });
+    const nAdsets = 2 + Math.floor(rng() * 2);
+    for (let s = 0; s < nAdsets; s++) {
+      const adsetId = `${campaignId}${p2(s + 1)}`;
+      const goal = s === 0 ? goal0 : GOALS[Math.floor(rng() * GOALS.length)]!;
+      const sStatus: SbStatus = cStatus !== 'ACTIVE' ? cStatus : rng() < 0.15 ? 'PAUSED' : 'ACTIVE';
+      acct.adsets.push({ id: adsetId, campaignId, name: `Ad set ${s + 1} ${goal}`, status: sStatus, goal, dailyBudget: (5 + Math.floor(rng() * 50)) * (spec.currency === 'RUB' ? 10000 : 100), created: stamp(cDay, rng), updated: stamp(addDays(cDay, 2), rng) });
+      const nAds = 2 + Math.floor(rng() * 3);
+      for (let a = 0; a < nAds; a++) {
+        const adId = `${adsetId}${p2(a + 1)}`;
+        const start = addDays(cDay, Math.floor(rng() * 45));
+        const roll = rng();
+        const status: SbStatus = sStatus !== 'ACTIVE' && sStatus !== 'PAUSED' ? sStatus : roll < 0.15 ? 'ARCHIVED' : roll < 0.25 ? 'DELETED' : roll < 0.35 ? 'PAUSED' : 'ACTIVE';
+        const stop = status === 'ACTIVE' ? null : addDays(start, 8 + Math.floor(rng() * 25));
+        const event = SANDBOX_EVENTS[Math.floor(rng() * SANDBOX_EVENTS.length)]!;
+        const creativeId = `1200${adId}`;
+        const inStorySpec = rng() < 0.3;
+        const tagsInLink = rng() < 0.25;
+        const tags = `utm_source=facebook&utm_medium=paid&utm_campaign=c${campaignId}&utm_content=${event}`;
+        acct.creatives.push({
+          id: creativeId,
+          name: `Creative ${adId}`,
+          link: tagsInLink ? `https://tickets.example.ru/e/${event}?${tags}` : `https://tickets.example.ru/e/${event}`,
+          urlTags: tagsInLink ? '' : tags,
+          inStorySpec,
+        });
+        acct.ads.push({
+          id: adId,
+          accountId: spec.id,
+          campaignId,
+          adsetId,
+          creativeId,
+          name: `Ad ${adId}`,
+          status,
+          goal,
+          leadKind: rng() < 0.5 ? 'form' : 'pixel',
+          start,
+          stop,
+          created: stamp(start, rng),
+          updated: stamp(stop ?? addDays(start, 3), rng),
+          priceScale,
+        });
+      }
+    }
+  }
+  return acct;
+}
+
+export interface FbWorld {
+  accounts: Map<string, SbAccount>;
+}
+
+const worldCache = new Map<number, FbWorld>();
+export function fbWorld(seed: number): FbWorld {
+  const cached = worldCache.get(seed);
+  if (cached) return cached;
+  const world: FbWorld = { accounts: new Map(FB_SANDBOX_ACCOUNTS.map((s) => [s.id, buildAccount(seed, s)])) };
+  worldCache.set(seed, world);
+  return world;
+}
+
+/**
+ * A per-ad, per-day multiplier hook for planted patterns (CPR spikes, burnout: the next session):
+ * impressions scale delivery, ctr scales clicks per impression, price scales spend per impression,
+ * conversion scales results per link click. Absent → 1.
+ */
+export type AdDayModifier = (ad: SbAd, date: string) => { impressions?: number; ctr?: number; price?: number; conversion?: number } | undefined;
+
+export interface AdDay {
+  impressions: number;
+  reach: number;
+  clicks: number;
+  linkClicks: number;
+  spendCents: number;
+  /** Action counts by type as served (overlapping purchase types carry equal values). */
+  actions: Array<[string, number]>;
+  /** Revenue (major units) of value-bearing actions. */
+  actionValues: Array<[string, number]>;
+  family: SbFamily;
+  /** Results of the ad's family (what v_fb_daily_results must show). */
+  results: number;
+}
+
+/** Conversions reported for `date` when read on `asOf`: Meta keeps adding late conversions for ~a week. */
+export function lateShare(full: number, date: string, asOf: string | null): number {
+  if (asOf === null) return full;
+  const age = diffDays(date, asOf);
+  if (age >= 7 || age < 0) return full;
+  return Math.floor((full * (age + 1)) / 8);
+}
+
+/** One ad on one day; null = no delivery (no row). A pure function of (seed, ad, date, asOf, modifier). */
+export function adDayStats(seed: number, ad: SbAd, date: string, asOf: string | null = null, modifier?: AdDayModifier): AdDay | null {
+  if (date < ad.start || (ad.stop !== null && date > ad.stop)) return null;
+  const r = seededRandom(hashSeed(seed, 'fb-day', ad.id, date));
+  if (r() < 0.12) return null;
+  const m = modifier?.(ad, date) ?? {};
+  const impressions = Math.max(1, Math.floor((300 + r() * 5000) * (m.impressions ?? 1)));
+  const reach = Math.max(1, Math.floor(impressions * (0.6 + r() * 0.35)));
+  const clicks = Math.min(impressions, Math.floor(impressions * (0.005 + r() * 0.03) * (m.ctr ?? 1)));
+  const linkClicks = Math.floor(clicks * (0.6 + r() * 0.35));
+  const spendCents = Math.max(1, Math.floor(impressions * (50 + r() * 250) * ad.priceScale * (m.price ?? 1)));
+  const conv = (rate: number) => lateShare(Math.floor(linkClicks * rate * (m.conversion ?? 1)), date, asOf);
+  const actions: Array<[string, number]> = [];
+  const actionValues: Array<[string, number]> = [];
+  const lpv = Math.floor(linkClicks * 0.7);
+  if (linkClicks > 0) actions.push(['link_click', linkClicks]);
+  if (lpv > 0) actions.push(['landing_page_view', lpv]);
+  actions.push(['post_engagement', clicks + Math.floor(impressions * 0.01)]);
+  let family: SbFamily = 'click';
+  let results = linkClicks;
+  switch (ad.goal) {
+    case 'CONVERSATIONS': {
+      const n = conv(0.35 + r() * 0.2);
+      family = 'messages';
+      results = n;
+      if (n > 0) actions.push(['onsite_conversion.total_messaging_connection', n], ['onsite_conversion.messaging_conversation_started_7d', Math.floor(n * 0.8)]);
+      break;
+    }
+    case 'LEAD_GENERATION': {
+      const n = conv(0.1 + r() * 0.15);
+      // A pixel-lead ad with no lead at all shows no lead action: the first family (leadgen_form) with 0.
+      family = ad.leadKind === 'form' || n === 0 ? 'leadgen_form' : 'website_lead';
+      results = n;
+      if (n > 0) actions.push([ad.leadKind === 'form' ? 'onsite_conversion.lead_grouped' : 'offsite_conversion.fb_pixel_lead', n], ['lead', n]);
+      break;
+    }
+    case 'VALUE': {
+      const n = conv(0.03 + r() * 0.07);
+      family = 'purchase';
+      results = n;
+      if (n > 0) {
+        // One purchase is reported under three overlapping types with equal values (never to be summed).
+        const revenue = Math.round(n * (20 + r() * 80) * 100 * (ad.priceScale === 1 ? 90 : 1)) / 100;
+        for (const t of ['purchase', 'omni_purchase', 'offsite_conversion.fb_pixel_purchase']) {
+          actions.push([t, n]);
+          actionValues.push([t, revenue]);
+        }
+      }
+      break;
+    }
+    case 'THRUPLAY': {
+      const n = Math.floor(impressions * (0.1 + r() * 0.2));
+      family = 'video_view';
+      results = n;
+      if (n > 0) actions.push(['video_view', n]);
+      break;
+    }
+    default:
+      break;
+  }
+  return { impressions, reach, clicks, linkClicks, spendCents, actions, actionValues, family, results };
+}
+
+export interface FbDayTruth {
+  date: string;
+  rows: number;
+  spendCents: number;
+  impressions: number;
+  clicks: number;
+  /** Results per family, zero families left out. */
+  results: Partial<Record<SbFamily, number>>;
+}
+
+/** Ground truth: per day, what one account's loaded insights (and v_fb_daily_results) must add up to. */
+export function expectedFbDaily(seed: number, accountId: string, since: string, until: string, opts: { asOf?: string | null; modifier?: AdDayModifier } = {}): FbDayTruth[] {
+  const acct = fbWorld(seed).accounts.get(accountId);
+  if (!acct) throw new Error(`unknown sandbox account ${accountId}`);
+  const out: FbDayTruth[] = [];
+  for (let d = since; d <= until; d = addDays(d, 1)) {
+    const day: FbDayTruth = { date: d, rows: 0, spendCents: 0, impressions: 0, clicks: 0, results: {} };
+    for (const ad of acct.ads) {
+      const s = adDayStats(seed, ad, d, opts.asOf ?? null, opts.modifier);
+      if (!s) continue;
+      day.rows++;
+      day.spendCents += s.spendCents;
+      day.impressions += s.impressions;
+      day.clicks += s.clicks;
+      if (s.results > 0) day.results[s.family] = (day.results[s.family] ?? 0) + s.results;
+    }
+    if (day.rows > 0) out.push(day);
+  }
+  return out;
+}
+
+// ---- wire formats ---------------------------------------------------------------------------------
+
+function money(cents: number): string {
+  // "14.35", "5339.5", "12": Meta drops trailing zeros.
+  return (cents / 100).toFixed(2).replace(/\.?0+$/, '');
+}
+const dec = (n: number) => n.toFixed(6);
+
+function insightWire(acct: SbAccount, ad: SbAd, adset: SbAdset, campaign: SbCampaign, date: string, s: AdDay): Record<string, unknown> {
+  const row: Record<string, unknown> = {
+    account_id: acct.id.slice(4),
+    account_currency: acct.currency,
+    campaign_id: ad.campaignId,
+    campaign_name: campaign.name,
+    adset_id: ad.adsetId,
+    adset_name: adset.name,
+    ad_id: ad.id,
+    ad_name: ad.name,
+    objective: campaign.objective,
+    optimization_goal: adset.goal,
+    impressions: String(s.impressions),
+    reach: String(s.reach),
+    frequency: dec(s.impressions / s.reach),
+    clicks: String(s.clicks),
+    inline_link_clicks: String(s.linkClicks),
+    spend: money(s.spendCents),
+    ctr: dec((s.clicks / s.impressions) * 100),
+    inline_link_click_ctr: dec((s.linkClicks / s.impressions) * 100),
+    cpm: dec((s.spendCents / 100 / s.impressions) * 1000),
+    quality_ranking: s.impressions >= 500 ? 'AVERAGE' : 'UNKNOWN',
+    engagement_rate_ranking: s.impressions >= 500 ? 'ABOVE_AVERAGE' : 'UNKNOWN',
+    conversion_rate_ranking: s.impressions >= 500 ? 'BELOW_AVERAGE_35' : 'UNKNOWN',
+    date_start: date,
+    date_stop: date,
+  };
+  // Metrics that do not apply are omitted, not zero.
+  if (s.clicks > 0) row.cpc = dec(s.spendCents / 100 / s.clicks);
+  if (s.actions.length > 0) {
+    row.actions = s.actions.map(([t, v]) => ({ action_type: t, value: String(v), '1d_click': String(v), '7d_click': String(v) }));
+    row.cost_per_action_type = s.actions.filter(([, v]) => v > 0).map(([t, v]) => ({ action_type: t, value: dec(s.spendCents / 100 / v) }));
+  }
+  if (s.actionValues.length > 0) row.action_values = s.actionValues.map(([t, v]) => ({ action_type: t, value: String(v) }));
+  return row;
+}
+
+function campaignWire(acct: SbAccount, c: SbCampaign): Record<string, unknown> {
+  return {
+    id: c.id, account_id: acct.id.slice(4), name: c.name, status: c.status, configured_status: c.status, effective_status: c.status,
+    objective: c.objective, buying_type: 'AUCTION', bid_strategy: 'LOWEST_COST_WITHOUT_CAP', budget_remaining: '0',
+    special_ad_categories: [], start_time: c.created, created_time: c.created, updated_time: c.updated,
+  };
+}
+function adsetWire(acct: SbAccount, s: SbAdset): Record<string, unknown> {
+  return {
+    id: s.id, account_id: acct.id.slice(4), campaign_id: s.campaignId, name: s.name, status: s.status, effective_status: s.status,
+    optimization_goal: s.goal, billing_event: 'IMPRESSIONS', bid_strategy: 'LOWEST_COST_WITHOUT_CAP', daily_budget: String(s.dailyBudget),
+    budget_remaining: String(Math.floor(s.dailyBudget / 2)), destination_type: s.goal === 'CONVERSATIONS' ? 'MESSENGER' : 'WEBSITE',
+    targeting: { age_min: 18, age_max: 45, geo_locations: { countries: ['RU'] }, publisher_platforms: ['facebook', 'instagram'] },
+    start_time: s.created, created_time: s.created, updated_time: s.updated,
+  };
+}
+function adWire(acct: SbAccount, a: SbAd): Record<string, unknown> {
+  return {
+    id: a.id, account_id: acct.id.slice(4), campaign_id: a.campaignId, adset_id: a.adsetId, name: a.name, status: a.status,
+    configured_status: a.status, effective_status: a.status, creative: { id: a.creativeId, name: `Creative ${a.id}` },
+    created_time: a.created, updated_time: a.updated,
+  };
+}
+function creativeWire(c: SbCreative): Record<string, unknown> {
+  const out: Record<string, unknown> = { id: c.id, name: c.name, status: 'ACTIVE', title: 'Концерт', body: 'Билеты уже в продаже', object_type: 'SHARE', call_to_action_type: 'BUY_TICKETS' };
+  if (c.inStorySpec) out.object_story_spec = { page_id: '1000001', link_data: { link: c.link, message: 'Билеты' } };
+  else out.link_url = c.link;
+  if (c.urlTags) out.url_tags = c.urlTags;
+  return out;
+}
+
+/** Top-level names of a `fields` value: `id,name,creative{id,name}` → id, name, creative. */
+export function topLevelFields(value: string | null): Set<string> | null {
+  if (!value) return null;
+  const out = new Set<string>();
+  let depth = 0;
+  let cur = '';
+  for (const ch of value) {
+    if (ch === '{') depth++;
+    if (ch === '}') depth--;
+    if (ch === ',' && depth === 0) {
+      out.add(cur.replace(/\{.*$/, '').trim());
+      cur = '';
+    } else cur += ch;
+  }
+  if (cur.trim()) out.add(cur.replace(/\{.*$/, '').trim());
+  return out;
+}
+
+function project(o: Record<string, unknown>, fields: Set<string> | null, always: readonly string[]): Record<string, unknown> {
+  if (!fields) return { id: o.id };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (fields.has(k) || always.includes(k)) out[k] = k === 'creative' ? { id: (v as { id: string }).id } : v;
+  return out;
+}
+
+/** List params arrive as JSON arrays, comma lists or single bare values (api notes §1). */
+function listParam(value: string | null): string[] | null {
+  if (value === null || value === '') return null;
+  const t = value.trim();
+  if (t.startsWith('[')) {
+    try {
+      const arr = JSON.parse(t) as unknown;
+      if (Array.isArray(arr)) return arr.map(String);
+    } catch {
+      return null;
+    }
+  }
+  return t.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+interface Filter {
+  field: string;
+  operator: string;
+  value: unknown;
+}
+function filtersParam(value: string | null): Filter[] | string {
+  if (!value) return [];
+  try {
+    const arr = JSON.parse(value) as unknown;
+    if (!Array.isArray(arr)) return 'filtering must be a JSON array';
+    return arr as Filter[];
+  } catch {
+    return 'filtering is not valid JSON';
+  }
+}
+
+// ---- the server -------------------------------------------------------------------------------------
+
+export interface FbSandboxCounters {
+  requests: number;
+  tokenRejected: number;
+  bucBlocks: number;
+  code17: number;
+  transient: number;
+  asyncJobs: number;
+  asyncFailed: number;
+  asyncSkipped: number;
+  earlyReads: number;
+  tooManyRows: number;
+  reduceData: number;
+  throttledAnswers: number;
+  /** Insights requests filtered to some campaigns (the loader's last-resort split). */
+  campaignFiltered: number;
+  /** Structure list requests filtered by updated_time (incremental passes). */
+  incrementalLists: number;
+}
+
+export interface FbSandbox extends RunningSandbox {
+  counters: FbSandboxCounters;
+  /** The day the sandbox's "now" is for late conversions (null: every conversion has arrived). */
+  setAsOf(day: string | null): void;
+  /** Renames an ad in this sandbox only, stamping its updated_time now (for incremental structure tests). */
+  renameAd(adId: string, name: string): void;
+  world: FbWorld;
+}
+
+export interface FbSandboxOptions extends SandboxOptions {
+  /** `buc_block`: how long the block lasts (reported as fractional minutes in estimated_time_to_regain_access). */
+  bucBlockMs?: number;
+  /** `too_many_rows`: ad-days above which a request (sync or async) is refused with 100/1487534. */
+  tooManyRows?: number;
+  /** `reduce_data`: ad-days above which a sync request gets 500 code 1 "reduce the amount of data". */
+  reduceDataRows?: number;
+  asOf?: string | null;
+  modifier?: AdDayModifier;
+}
+
+const EXPIRED_VERSIONS_BELOW = 22;
+const MAX_LIMIT = 50;
+const AD_ONLY_STATUSES = new Set(['ADSET_PAUSED', 'DISAPPROVED', 'PENDING_REVIEW', 'PREAPPROVED', 'PENDING_BILLING_INFO', 'CAMPAIGN_PAUSED']);
+const HIDDEN_BY_DEFAULT = new Set(['ARCHIVED', 'DELETED']);
+const USAGE_WINDOW_MS = 10_000;
+const USAGE_BUDGET = 100_000;
+
+interface Job {
+  id: string;
+  account: string;
+  polls: number;
+  final: 'Job Completed' | 'Job Failed' | 'Job Skipped';
+  error?: { code: number; subcode?: number; message: string };
+  rows: Array<Record<string, unknown>>;
+  reads: number;
+}
+
+export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox> {
+  const { seed, faults } = options;
+  const world = fbWorld(seed);
+  let asOf: string | null = options.asOf ?? null;
+  const bucBlockMs = options.bucBlockMs ?? 1500;
+  const tooManyRows = options.tooManyRows ?? 150;
+  const reduceDataRows = options.reduceDataRows ?? 30;
+  const counters: FbSandboxCounters = { requests: 0, tokenRejected: 0, bucBlocks: 0, code17: 0, transient: 0, asyncJobs: 0, asyncFailed: 0, asyncSkipped: 0, earlyReads: 0, tooManyRows: 0, reduceData: 0, throttledAnswers: 0, campaignFiltered: 0, incrementalLists: 0 };
+  const calls = new Map<string, number[]>();
+  const callCount = new Map<string, number>();
+  const blockedUntil = new Map<string, number>();
+  const jobs = new Map<string, Job>();
+  const skippedKeys = new Set<string>();
+  let jobSeq = 0;
+  let trace = 0;
+  /** Per-sandbox edits (the world itself is shared by every sandbox of the seed). */
+  const adEdits = new Map<string, { name: string; updated: string }>();
+  const revoked = new Set(faults.has('revoked_token') ? [world.accounts.get(FB_FAULT_ACCOUNTS.revoked_token)!.token] : []);
+
+  function tokenAccounts(token: string): string[] {
+    const out: string[] = [];
+    for (const a of world.accounts.values()) if (a.token === token || (a.business && BUSINESS_TOKENS[a.business.id] === token)) out.push(a.id);
+    return out;
+  }
+
+  function usagePct(account: string): number {
+    const now = Date.now();
+    const list = (calls.get(account) ?? []).filter((t) => now - t < USAGE_WINDOW_MS);
+    calls.set(account, list);
+    let pct = (list.length / USAGE_BUDGET) * 100;
+    if (faults.has('throttle') && account === FB_FAULT_ACCOUNTS.throttle) {
+      pct += 80 + (list.length % 15);
+      counters.throttledAnswers++;
+    }
+    return Math.round(pct * 100) / 100;
+  }
+
+  function usageHeaders(account: string | null, insights: boolean, regainMin = 0, overridePct?: number): Record<string, string> {
+    const h: Record<string, string> = { 'x-app-usage': JSON.stringify({ call_count: 1, total_time: 1, total_cputime: 1 }) };
+    if (!account) return h;
+    const acct = world.accounts.get(account);
+    const pct = overridePct ?? usagePct(account);
+    h['x-ad-account-usage'] = JSON.stringify({ acc_id_util_pct: pct, reset_time_duration: regainMin > 0 ? Math.ceil(regainMin * 60) : 0, ads_api_access_tier: 'standard_access' });
+    if (acct?.business) {
+      h['x-business-use-case-usage'] = JSON.stringify({
+        [acct.business.id]: [{ type: insights ? 'ads_insights' : 'ads_management', call_count: pct, total_cputime: Math.floor(pct / 2), total_time: Math.floor(pct / 2), estimated_time_to_regain_access: regainMin, ads_api_access_tier: 'standard_access' }],
+      });
+    }
+    if (insights) h['x-fb-ads-insights-throttle'] = JSON.stringify({ app_id_util_pct: 0, acc_id_util_pct: pct, ads_api_access_tier: 'standard_access' });
+    return h;
+  }
+
+  function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
+    res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', ...headers });
+    res.end(typeof body === 'string' ? body : JSON.stringify(body));
+  }
+  function fbError(code: number, message: string, extra: { subcode?: number; type?: string; transient?: boolean } = {}): unknown {
+    return {
+      error: {
+        message, type: extra.type ?? 'OAuthException', code, ...(extra.subcode ? { error_subcode: extra.subcode } : {}),
+        ...(extra.transient !== undefined ? { is_transient: extra.transient } : {}), fbtrace_id: `SbTrace${++trace}`,
+      },
+    };
+  }
+
+  /** The whole dataset a list answer pages over, as `{data, paging}`, with `next` only when more exists. */
+  function paged(url: URL, items: Array<Record<string, unknown>>, base: string): unknown {
+    const limit = Math.min(MAX_LIMIT, Math.max(1, Number(url.searchParams.get('limit') ?? 25) || 25));
+    const after = url.searchParams.get('after');
+    const offset = after ? Number(Buffer.from(after, 'base64').toString('utf8').replace(/^o:/, '')) || 0 : 0;
+    const page = items.slice(offset, offset + limit);
+    const cursor = (n: number) => Buffer.from(`o:${n}`).toString('base64');
+    const paging: Record<string, unknown> = { cursors: { before: cursor(offset), after: cursor(offset + page.length) } };
+    if (offset + page.length < items.length) {
+      const next = new URL(`${base}${url.pathname}`);
+      for (const [k, v] of url.searchParams) if (k !== 'after' && k !== 'access_token') next.searchParams.set(k, v);
+      next.searchParams.set('limit', String(limit));
+      next.searchParams.set('after', cursor(offset + page.length));
+      paging.next = next.toString();
+    }
+    if (offset > 0) paging.previous = `${base}${url.pathname}?before=${cursor(offset)}`;
+    return { data: page, paging };
+  }
+
+  /** Insight rows of one account for the request params, or an error text. */
+  function insightRows(acct: SbAccount, params: URLSearchParams): Array<Record<string, unknown>> | string {
+    let since: string;
+    let until: string;
+    try {
+      const tr = JSON.parse(params.get('time_range') ?? 'null') as { since?: string; until?: string } | null;
+      if (!tr || !isDay(String(tr.since)) || !isDay(String(tr.until))) return 'time_range must be {"since","until"}';
+      since = tr.since!;
+      until = tr.until!;
+    } catch {
+      return 'time_range is not valid JSON';
+    }
+    if (since > until) return 'time_range since is after until';
+    if (params.get('level') !== 'ad') return 'this sandbox serves level=ad only';
+    const filters = filtersParam(params.get('filtering'));
+    if (typeof filters === 'string') return filters;
+    let statuses: Set<string> | null = null;
+    let campaigns: Set<string> | null = null;
+    for (const f of filters) {
+      const values = Array.isArray(f.value) ? f.value.map(String) : [String(f.value)];
+      if (f.field === 'ad.effective_status' && f.operator === 'IN') statuses = new Set(values);
+      else if (f.field === 'campaign.id' && f.operator === 'IN') {
+        campaigns = new Set(values);
+        counters.campaignFiltered++;
+      }
+      else return `unsupported filter ${f.field} ${f.operator}`;
+    }
+    const fields = topLevelFields(params.get('fields'));
+    const daily = (params.get('time_increment') ?? '1') === '1';
+    if (!daily) return 'this sandbox serves time_increment=1 only';
+    const adsets = new Map(acct.adsets.map((s) => [s.id, s]));
+    const camps = new Map(acct.campaigns.map((c) => [c.id, c]));
+    const rows: Array<Record<string, unknown>> = [];
+    for (const ad of acct.ads) {
+      // Without an ad.effective_status filter, archived and deleted ads are left out (their spend too).
+      if (statuses ? !statuses.has(ad.status) : HIDDEN_BY_DEFAULT.has(ad.status)) continue;
+      if (campaigns && !campaigns.has(ad.campaignId)) continue;
+      for (let d = since; d <= until; d = addDays(d, 1)) {
+        const s = adDayStats(seed, ad, d, asOf, options.modifier);
+        if (!s) continue;
+        const full = insightWire(acct, ad, adsets.get(ad.adsetId)!, camps.get(ad.campaignId)!, d, s);
+        rows.push(fields ? project(full, fields, ['date_start', 'date_stop']) : full);
+      }
+    }
+    return rows;
+  }
+
+  function listEdge(acct: SbAccount, edge: string, url: URL): Array<Record<string, unknown>> | { code: number; subcode?: number; message: string } {
+    const statuses = listParam(url.searchParams.get('effective_status'));
+    if (edge === 'campaigns' && statuses?.some((s) => AD_ONLY_STATUSES.has(s))) return { code: 100, subcode: 1487561, message: 'Run Status not valid' };
+    const filters = filtersParam(url.searchParams.get('filtering'));
+    if (typeof filters === 'string') return { code: 100, message: filters };
+    let updatedAfter = Number(url.searchParams.get('updated_since') ?? NaN);
+    for (const f of filters) {
+      if (/\.updated_time$/.test(f.field) && f.operator === 'GREATER_THAN') {
+        updatedAfter = Number(f.value);
+        counters.incrementalLists++;
+      }
+      else return { code: 100, message: `unsupported filter ${f.field}` };
+    }
+    const wire: Array<{ status: string; updated: string; o: Record<string, unknown> }> =
+      edge === 'campaigns' ? acct.campaigns.map((c) => ({ status: c.status, updated: c.updated, o: campaignWire(acct, c) }))
+      : edge === 'adsets' ? acct.adsets.map((s) => ({ status: s.status, updated: s.updated, o: adsetWire(acct, s) }))
+      : edge === 'ads' ? acct.ads.map((a) => ({ ...a, ...adEdits.get(a.id) })).map((a) => ({ status: a.status, updated: a.updated, o: adWire(acct, a) }))
+      : acct.creatives.map((c) => ({ status: 'ACTIVE', updated: '', o: creativeWire(c) }));
+    const fields = topLevelFields(url.searchParams.get('fields'));
+    return wire
+      .filter((w) => (statuses ? statuses.includes(w.status) : !HIDDEN_BY_DEFAULT.has(w.status)))
+      .filter((w) => !Number.isFinite(updatedAfter) || !w.updated || Date.parse(w.updated.replace(/([+-]\d{2})(\d{2})$/, '$1:$2')) / 1000 > updatedAfter)
+      .map((w) => project(w.o, fields, ['id']));
+  }
+
+  const handler = async (req: http.IncomingMessage, res: http.ServerResponse, base: string): Promise<void> => {
+    counters.requests++;
+    const url = new URL(req.url ?? '/', base);
+    const body = req.method === 'POST' ? await readBody(req) : '';
+    const params = new URLSearchParams(url.search);
+    if (req.method === 'POST') for (const [k, v] of new URLSearchParams(body)) params.set(k, v);
+
+    const m = /^\/(v(\d+)\.\d+)\/(.+)$/.exec(url.pathname);
+    if (!m) return send(res, 400, fbError(2500, 'Unknown path components'), usageHeaders(null, false));
+    if (Number(m[2]) < EXPIRED_VERSIONS_BELOW) return send(res, 400, fbError(2635, `You are calling a deprecated version of the Ads API. Please update to the latest version: v24.0.`), usageHeaders(null, false));
+    const parts = m[3]!.split('/');
+
+    const auth = req.headers.authorization;
+    const token = auth?.startsWith('Bearer ') ? auth.slice(7) : params.get('access_token') ?? '';
+    if (revoked.has(token)) {
+      counters.tokenRejected++;
+      return send(res, 400, fbError(190, 'Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.', { subcode: 460 }), usageHeaders(null, false));
+    }
+    const allowed = tokenAccounts(token);
+    if (allowed.length === 0) {
+      counters.tokenRejected++;
+      return send(res, 400, fbError(190, 'Invalid OAuth access token - Cannot parse access token', { subcode: 467 }), usageHeaders(null, false));
+    }
+
+    // Which account the call is scored against.
+    const job = jobs.get(parts[0]!);
+    const account = parts[0] === 'me' ? null : job ? job.account : parts[0]!;
+    if (account !== null && !allowed.includes(account)) {
+      return send(res, 400, fbError(100, `Unsupported get request. Object with ID '${account}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.`, { subcode: 33, type: 'GraphMethodException' }), usageHeaders(null, false));
+    }
+    const insights = parts.includes('insights') || Boolean(job);
+    if (account) {
+      calls.set(account, [...(calls.get(account) ?? []), Date.now()]);
+      callCount.set(account, (callCount.get(account) ?? 0) + 1);
+    }
+    const n = account ? callCount.get(account)! : 0;
+
+    // ---- faults that answer before the route ----
+    if (account && faults.has('buc_block') && account === FB_FAULT_ACCOUNTS.buc_block) {
+      if (n === 8 && !blockedUntil.has(account)) blockedUntil.set(account, Date.now() + bucBlockMs);
+      const until = blockedUntil.get(account) ?? 0;
+      if (Date.now() < until) {
+        counters.bucBlocks++;
+        const regainMin = (until - Date.now()) / 60_000;
+        return send(res, 400, fbError(insights ? 80000 : 80004, `There have been too many calls ${insights ? 'from' : 'to'} this ad-account. Wait a bit and try again.`, { subcode: 2446079 }), usageHeaders(account, insights, Math.round(regainMin * 10000) / 10000, 105));
+      }
+    }
+    if (account && faults.has('code17') && account === FB_FAULT_ACCOUNTS.code17 && n % 4 === 1 && n <= 13) {
+      counters.code17++;
+      return send(res, 400, fbError(17, 'User request limit reached', { subcode: 2446079 }), usageHeaders(account, insights, 0, 100));
+    }
+    if (faults.has('transient') && counters.requests % 13 === 0) {
+      counters.transient++;
+      switch ((counters.requests / 13) % 4) {
+        case 0:
+          return send(res, 400, fbError(2, 'Service temporarily unavailable', { transient: true }), usageHeaders(account, insights));
+        case 1:
+          return send(res, 500, fbError(1, 'An unknown error occurred', { subcode: 99 }), usageHeaders(account, insights));
+        case 2:
+          return send(res, 200, '<html><body>Service Unavailable</body></html>', { ...usageHeaders(account, insights), 'content-type': 'text/html' });
+        default:
+          req.socket.destroy();
+          return;
+      }
+    }
+
+    const h = usageHeaders(account, insights);
+
+    // ---- routes ----
+    if (parts[0] === 'me' && parts[1] === 'adaccounts' && req.method === 'GET') {
+      const list = allowed.map((id) => accountWire(world.accounts.get(id)!));
+      return send(res, 200, paged(url, list, base), h);
+    }
+    if (job) {
+      if (parts.length === 1) {
+        const states = ['Job Not Started', 'Job Started', 'Job Running', 'Job Running'];
+        const pct = [0, 10, 60, 100];
+        const i = Math.min(job.polls++, states.length);
+        const status = i < states.length ? states[i]! : job.final;
+        const out: Record<string, unknown> = { id: job.id, account_id: job.account.slice(4), async_status: status, async_percent_completion: i < states.length ? pct[i] : 100, is_running: i < states.length };
+        if (status === 'Job Failed' && job.error) Object.assign(out, { error_code: job.error.code, error_subcode: job.error.subcode, error_message: job.error.message });
+        return send(res, 200, out, h);
+      }
+      if (parts[1] === 'insights') {
+        if (job.polls <= 4 || job.final !== 'Job Completed' || (faults.has('async_read_flaky') && job.reads++ === 0)) {
+          counters.earlyReads++;
+          return send(res, 400, fbError(2601, 'Error accessing adreport job.', { subcode: 1815107, transient: true }), h);
+        }
+        return send(res, 200, paged(url, job.rows, base), h);
+      }
+    }
+    const acct = world.accounts.get(parts[0]!);
+    if (!acct) return send(res, 400, fbError(100, `Unsupported get request. Object with ID '${parts[0]}' does not exist`, { subcode: 33, type: 'GraphMethodException' }), h);
+    if (parts.length === 1 && req.method === 'GET') {
+      const fields = topLevelFields(url.searchParams.get('fields'));
+      return send(res, 200, project(accountWire(acct), fields, ['id']), h);
+    }
+    const edge = parts[1]!;
+    if (['campaigns', 'adsets', 'ads', 'adcreatives'].includes(edge) && req.method === 'GET') {
+      const items = listEdge(acct, edge, url);
+      if (!Array.isArray(items)) return send(res, 400, fbError(items.code, items.message, { subcode: items.subcode }), h);
+      return send(res, 200, paged(url, items, base), h);
+    }
+    if (edge === 'insights') {
+      const rows = insightRows(acct, params);
+      if (typeof rows === 'string') return send(res, 400, fbError(100, `Invalid parameter: ${rows}`), h);
+      if (req.method === 'POST') {
+        counters.asyncJobs++;
+        const id = `6${String(++jobSeq).padStart(15, '0')}`;
+        const key = `${acct.id}|${params.get('time_range')}|${params.get('filtering')}`;
+        const j: Job = { id, account: acct.id, polls: 0, final: 'Job Completed', rows, reads: 0 };
+        const days = (() => {
+          const tr = JSON.parse(params.get('time_range')!) as { since: string; until: string };
+          return diffDays(tr.since, tr.until) + 1;
+        })();
+        if (faults.has('async_fail') && days > 10) {
+          counters.asyncFailed++;
+          Object.assign(j, { final: 'Job Failed', rows: [], error: { code: 2, subcode: 1504043, message: 'An intermittent error occurred' } });
+        } else if (faults.has('too_many_rows') && rows.length > tooManyRows) {
+          counters.tooManyRows++;
+          Object.assign(j, { final: 'Job Failed', rows: [], error: { code: 100, subcode: 1487534, message: 'Too many rows' } });
+        } else if (faults.has('async_skip') && !skippedKeys.has(key)) {
+          skippedKeys.add(key);
+          counters.asyncSkipped++;
+          Object.assign(j, { final: 'Job Skipped', rows: [] });
+        }
+        jobs.set(id, j);
+        return send(res, 200, { report_run_id: id }, h);
+      }
+      if (faults.has('too_many_rows') && rows.length > tooManyRows) {
+        counters.tooManyRows++;
+        return send(res, 400, fbError(100, 'Please reduce the number of rows: Too many rows', { subcode: 1487534 }), h);
+      }
+      if (faults.has('reduce_data') && rows.length > reduceDataRows) {
+        counters.reduceData++;
+        return send(res, 500, fbError(1, "Please reduce the amount of data you're asking for, then retry your request"), h);
+      }
+      return send(res, 200, paged(url, rows, base), h);
+    }
+    return send(res, 400, fbError(100, `Unknown edge ${edge}`), h);
+  };
+
+  function accountWire(a: SbAccount): Record<string, unknown> {
+    const out: Record<string, unknown> = {
+      id: a.id, account_id: a.id.slice(4), name: a.name, currency: a.currency, timezone_name: a.timezone, timezone_id: 1,
+      account_status: 1, amount_spent: '743855', balance: '0',
+    };
+    if (a.business) Object.assign(out, { business: a.business, business_name: a.business.name });
+    return out;
+  }
+
+  let base = '';
+  const server = await listen((req, res) => {
+    handler(req, res, base).catch((err: unknown) => {
+      if (!res.headersSent) send(res, 500, fbError(1, `sandbox error: ${String(err)}`), {});
+    });
+  }, options.port);
+  base = server.url;
+
+  const env: Record<string, string> = {
+    FB_API_URL: server.url,
+    FB_API_VERSION: 'v24.0',
+    FB_ACCOUNTS: JSON.stringify(
+      FB_SANDBOX_ACCOUNTS.map((s) => ({
+        id: s.id,
+        ...(s.business && BUSINESS_TOKENS[s.business.id] ? {} : { access_token: s.token }),
+        ...(s.business ? { business_id: s.business.id } : {}),
+        ...('label' in s ? { label: s.label } : {}),
+      })),
+    ),
+    FB_BUSINESS_TOKENS: JSON.stringify(BUSINESS_TOKENS),
+    // The fake is local and its async jobs finish in a few polls: no need to wait seconds between them.
+    FB_POLL_MS: '20',
+    FB_POLL_MAX_MS: '100',
+  };
+  return {
+    source: 'facebook',
+    url: server.url,
+    env,
+    counters,
+    world,
+    setAsOf(day) {
+      asOf = day;
+    },
+    renameAd(adId, name) {
+      const now = new Date().toISOString().slice(0, 19);
+      adEdits.set(adId, { name, updated: `${now}+0000` });
+    },
+    close: server.close,
+  };
+}

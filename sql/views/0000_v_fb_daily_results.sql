@@ -1,0 +1,99 @@
+-- v_fb_daily_results — grain: ad × day (Facebook / Meta).
+-- Sources: stg_fb_insights_daily (ad-level daily insights), stg_fb_adsets (optimization_goal; the insight
+-- row's own optimization_goal when the ad set is unknown).
+-- Result family by optimization goal, first matching action type wins (CONTRACT.md):
+--   LEAD_GENERATION, QUALITY_LEAD → leadgen_form (onsite_conversion.lead_grouped), else website_lead
+--     (offsite_conversion.fb_pixel_lead); CONVERSATIONS → messages (onsite_conversion.total_messaging_connection);
+--   LINK_CLICKS, LANDING_PAGE_VIEWS → click (link_click, else landing_page_view); VALUE, OFFSITE_CONVERSIONS →
+--   purchase (offsite_conversion.fb_pixel_purchase), else website_lead; THRUPLAY → video_view; APP_INSTALLS →
+--   app_install (app_install, else mobile_app_install); any other goal → 'none' with 0 results.
+-- Overlapping types (purchase, omni_purchase, offsite_conversion.fb_pixel_purchase) are never summed: one
+-- element is picked. Rates are recomputed from the counts (ctr, link_ctr in percent); cpr = spend / results
+-- when results > 0, else NULL; cpc NULL without clicks. Money in the account currency (`currency`).
+-- 18.16: no window functions, one JOIN per SELECT inside an aliased subquery, explicit ALL strictness;
+-- lambdas read only their own argument (captured columns break on 18.16).
+CREATE VIEW v_fb_daily_results AS
+SELECT
+    date, account_id, campaign_id, campaign_name, adset_id, adset_name, ad_id, ad_name, currency, optimization_goal,
+    spend, impressions, reach,
+    if(reach > 0, impressions / reach, 0) AS frequency,
+    clicks, inline_link_clicks,
+    if(impressions > 0, clicks / impressions * 100, 0) AS ctr,
+    if(impressions > 0, inline_link_clicks / impressions * 100, 0) AS link_ctr,
+    if(impressions > 0, toFloat64(spend) / impressions * 1000, 0) AS cpm,
+    if(clicks > 0, toFloat64(spend) / clicks, NULL) AS cpc,
+    result_family, results,
+    if(results > 0, toFloat64(spend) / results, NULL) AS cpr,
+    quality_ranking, engagement_rate_ranking, conversion_rate_ranking
+FROM
+(
+    SELECT
+        *,
+        multiIf(
+            result_family = 'messages', v_messages,
+            result_family = 'leadgen_form', v_lead_form,
+            result_family = 'website_lead', v_pixel_lead,
+            result_family = 'purchase', v_purchase,
+            result_family = 'click', v_click,
+            result_family = 'video_view', v_video,
+            result_family = 'app_install', v_app,
+            toFloat64(0)) AS results
+    FROM
+    (
+        SELECT
+            *,
+            multiIf(
+                optimization_goal IN ('LEAD_GENERATION', 'QUALITY_LEAD'), if(i_lead_form > 0, 'leadgen_form', if(i_pixel_lead > 0, 'website_lead', 'leadgen_form')),
+                optimization_goal = 'CONVERSATIONS', 'messages',
+                optimization_goal IN ('LINK_CLICKS', 'LANDING_PAGE_VIEWS'), 'click',
+                optimization_goal IN ('VALUE', 'OFFSITE_CONVERSIONS'), if(i_purchase > 0, 'purchase', if(i_pixel_lead > 0, 'website_lead', 'purchase')),
+                optimization_goal = 'THRUPLAY', 'video_view',
+                optimization_goal = 'APP_INSTALLS', 'app_install',
+                'none') AS result_family,
+            if(i_messages > 0, arrayElement(action_values_list, i_messages), toFloat64(0)) AS v_messages,
+            if(i_lead_form > 0, arrayElement(action_values_list, i_lead_form), toFloat64(0)) AS v_lead_form,
+            if(i_pixel_lead > 0, arrayElement(action_values_list, i_pixel_lead), toFloat64(0)) AS v_pixel_lead,
+            if(i_purchase > 0, arrayElement(action_values_list, i_purchase), toFloat64(0)) AS v_purchase,
+            if(i_link_click > 0, arrayElement(action_values_list, i_link_click), if(i_landing > 0, arrayElement(action_values_list, i_landing), toFloat64(0))) AS v_click,
+            if(i_video > 0, arrayElement(action_values_list, i_video), toFloat64(0)) AS v_video,
+            if(i_app > 0, arrayElement(action_values_list, i_app), if(i_mobile_app > 0, arrayElement(action_values_list, i_mobile_app), toFloat64(0))) AS v_app
+        FROM
+        (
+            SELECT
+                date, account_id, campaign_id, campaign_name, adset_id, adset_name, ad_id, ad_name, currency,
+                if(adset_goal != '', adset_goal, row_goal) AS optimization_goal,
+                spend, impressions, reach, clicks, inline_link_clicks,
+                quality_ranking, engagement_rate_ranking, conversion_rate_ranking,
+                action_values_list,
+                arrayFirstIndex(t -> t = 'onsite_conversion.total_messaging_connection', action_types) AS i_messages,
+                arrayFirstIndex(t -> t = 'onsite_conversion.lead_grouped', action_types) AS i_lead_form,
+                arrayFirstIndex(t -> t = 'offsite_conversion.fb_pixel_lead', action_types) AS i_pixel_lead,
+                arrayFirstIndex(t -> t = 'offsite_conversion.fb_pixel_purchase', action_types) AS i_purchase,
+                arrayFirstIndex(t -> t = 'link_click', action_types) AS i_link_click,
+                arrayFirstIndex(t -> t = 'landing_page_view', action_types) AS i_landing,
+                arrayFirstIndex(t -> t = 'video_view', action_types) AS i_video,
+                arrayFirstIndex(t -> t = 'app_install', action_types) AS i_app,
+                arrayFirstIndex(t -> t = 'mobile_app_install', action_types) AS i_mobile_app
+            FROM
+            (
+                SELECT *
+                FROM
+                (
+                    SELECT
+                        date, account_id, campaign_id, campaign_name, adset_id, adset_name, ad_id, ad_name, currency,
+                        optimization_goal AS row_goal, spend, impressions, reach, clicks, inline_link_clicks,
+                        quality_ranking, engagement_rate_ranking, conversion_rate_ranking,
+                        `actions.type` AS action_types, `actions.value` AS action_values_list
+                    FROM stg_fb_insights_daily FINAL
+                    WHERE _deleted = 0
+                ) AS fb_insights
+                ALL LEFT JOIN
+                (
+                    SELECT account_id, adset_id, optimization_goal AS adset_goal
+                    FROM stg_fb_adsets FINAL
+                    WHERE _deleted = 0
+                ) AS fb_adsets USING (account_id, adset_id)
+            ) AS fb_joined
+        ) AS fb_indexed
+    ) AS fb_family
+) AS fb_results;
