@@ -9,7 +9,7 @@
 import type http from 'node:http';
 import { parseCityEvent } from '../../src/marketing/utm.js';
 import { addDays, todayIn, zonedDayStart } from '../../src/runtime/dates.js';
-import { hashSeed, listen, readBody, SANDBOX_EVENTS, seededRandom, type RunningSandbox, type SandboxOptions } from '../../src/runtime/sandbox.js';
+import { hashSeed, listen, readBody, SANDBOX_EVENTS, seededRandom, type RunningSandbox, type SandboxOptions, totalsByCityAndDay, type CityDayTotal } from '../../src/runtime/sandbox.js';
 
 export const GMAIL_SANDBOX_CLIENT_ID = 'gmail-sandbox-client.apps.googleusercontent.com';
 export const GMAIL_SANDBOX_CLIENT_SECRET = 'gmail-sandbox-secret';
@@ -159,7 +159,7 @@ export interface ExpectedLine {
 
 export interface ExpectedGmailSales {
   /** Per (city, event_date); sorted by city, then date. */
-  totals: Array<{ city: string; event_date: string; tickets: number; revenue: number }>;
+  totals: CityDayTotal[];
   /** Every line of the reports that arrived in [since, until] (Moscow days); one per (order_id, line_id). */
   lines: ExpectedLine[];
   /** The report e-mails (first copies) those lines came from. */
@@ -177,25 +177,16 @@ export function expectedGmailSales(seed: number, since: string, until: string, t
   const toMs = zonedDayStart(addDays(until, 1), TZ);
   const lines: ExpectedLine[] = [];
   const messageIds: string[] = [];
-  const sums = new Map<string, { tickets: number; cents: number }>();
+  const counted: Array<{ city: string; event_date: string; tickets: number; cents: number }> = [];
   for (const r of gmailReports(seed, new Set(), today)) {
     if (r.noise || r.internalDate < fromMs || r.internalDate >= toMs) continue;
     messageIds.push(r.id);
     for (const l of r.lines) {
       lines.push({ order_id: l.order_id, line_id: l.line_id, city: l.city, event_date: l.event_date, sold_at: utcOfMoscow(l.soldDay, l.soldTime), tickets: l.tickets, revenue: l.revenueCents / 100, src_msg_id: r.id });
-      const key = `${l.city}\t${l.event_date}`;
-      const s = sums.get(key) ?? { tickets: 0, cents: 0 };
-      s.tickets += l.tickets;
-      s.cents += l.revenueCents;
-      sums.set(key, s);
+      counted.push({ city: l.city, event_date: l.event_date, tickets: l.tickets, cents: l.revenueCents });
     }
   }
-  const totals = [...sums.entries()]
-    .map(([k, s]) => {
-      const [city, event_date] = k.split('\t') as [string, string];
-      return { city, event_date, tickets: s.tickets, revenue: s.cents / 100 };
-    })
-    .sort((a, b) => (a.city === b.city ? a.event_date.localeCompare(b.event_date) : a.city.localeCompare(b.city)));
+  const totals = totalsByCityAndDay(counted);
   lines.sort((a, b) => (a.order_id === b.order_id ? a.line_id.localeCompare(b.line_id) : a.order_id.localeCompare(b.order_id)));
   return { totals, lines, messageIds };
 }

@@ -1,5 +1,6 @@
 // A report table (text cells) -> stg_qtickets_sales_raw rows. Pure functions: no I/O, no clock.
 // Columns are found by their header names (Russian or English), never by position.
+import type { SalesRawRow } from '../../src/marketing/sales-row.js';
 import { formatInZone, zonedDayStart } from '../../src/runtime/dates.js';
 import type { TextTable } from './report.js';
 
@@ -119,24 +120,8 @@ export function wallClockToUtc(text: string, timeZone: string): string | null {
 
 // ---- rows -----------------------------------------------------------------------------------
 
-export interface SalesRow extends Record<string, unknown> {
-  source: string;
-  order_id: string;
-  line_id: string;
-  event_id: string;
-  show_id: string;
-  event_name: string;
-  city: string;
-  event_date: string | null;
-  sold_at: string;
-  tickets: number;
-  /** A JSON number: ClickHouse 18.16 reads Decimal from JSONEachRow only as a number. */
-  revenue: number;
-  currency: string;
-  status: 'paid';
-  src_msg_id: string;
-  _deleted: 0;
-}
+/** Gmail reports list paid orders only. */
+export type SalesRow = SalesRawRow & { status: 'paid' };
 
 export interface Rejected {
   reason: string;

@@ -7,7 +7,7 @@
 import type http from 'node:http';
 import { parseCityEvent } from '../../src/marketing/utm.js';
 import { addDays, todayIn, zonedDayStart } from '../../src/runtime/dates.js';
-import { hashSeed, listen, readBody, SANDBOX_EVENTS, seededRandom, type RunningSandbox, type SandboxOptions } from '../../src/runtime/sandbox.js';
+import { hashSeed, listen, readBody, SANDBOX_EVENTS, seededRandom, type RunningSandbox, type SandboxOptions, totalsByCityAndDay, type CityDayTotal } from '../../src/runtime/sandbox.js';
 
 export const QT_SANDBOX_TOKEN = 'qtickets-sandbox-token';
 const TZ = 'Europe/Moscow';
@@ -213,7 +213,7 @@ export interface ExpectedLine {
 
 export interface ExpectedSales {
   /** Per (city, event_date), over lines that count; sorted by city, then date. */
-  totals: Array<{ city: string; event_date: string; tickets: number; revenue: number }>;
+  totals: CityDayTotal[];
   /** Every line the loader must write for the window (status paid, refunded or cancelled). */
   lines: ExpectedLine[];
 }
@@ -229,7 +229,7 @@ export function salesTruth(orders: readonly SbOrder[], events: readonly SbEvent[
   const showDay = new Map<number, { city: string; event_date: string }>();
   for (const e of events) for (const s of e.shows) showDay.set(s.id, { city: e.city, event_date: e.event_date });
   const lines: ExpectedLine[] = [];
-  const sums = new Map<string, { tickets: number; cents: number }>();
+  const counted: Array<{ city: string; event_date: string; tickets: number; cents: number }> = [];
   for (const o of orders) {
     if (!o.payed || o.updatedMs < fromMs || o.updatedMs >= toMs || o.payed_at === null) continue;
     for (const b of o.baskets) {
@@ -238,21 +238,10 @@ export function salesTruth(orders: readonly SbOrder[], events: readonly SbEvent[
       const status = lineStatus(o, b);
       const counts = status === 'paid';
       lines.push({ order_id: String(o.id), line_id: String(b.id), city: place.city, event_date: place.event_date, sold_at: new Date(Date.parse(o.payed_at)).toISOString().slice(0, 19).replace('T', ' '), status, tickets: counts ? b.quantity : 0, revenue: counts ? b.cents / 100 : 0 });
-      if (!counts) continue;
-      const key = `${place.city}\t${place.event_date}`;
-      const s = sums.get(key) ?? { tickets: 0, cents: 0 };
-      s.tickets += b.quantity;
-      s.cents += b.cents;
-      sums.set(key, s);
+      if (counts) counted.push({ city: place.city, event_date: place.event_date, tickets: b.quantity, cents: b.cents });
     }
   }
-  const totals = [...sums.entries()]
-    .map(([k, s]) => {
-      const [city, event_date] = k.split('\t') as [string, string];
-      return { city, event_date, tickets: s.tickets, revenue: s.cents / 100 };
-    })
-    .sort((a, b) => (a.city === b.city ? a.event_date.localeCompare(b.event_date) : a.city.localeCompare(b.city)));
-  return { totals, lines };
+  return { totals: totalsByCityAndDay(counted), lines };
 }
 
 /** What stg_qtickets_sales_raw FINAL must hold after loading [since, until] (Moscow days) from an unfaulted sandbox. */

@@ -1,4 +1,5 @@
 // QTickets REST payloads -> warehouse rows. Pure functions: no I/O, no clock.
+import type { SalesRawRow } from '../../src/marketing/sales-row.js';
 import { parseMoneyCents } from '../../src/marketing/money.js';
 import { parseCityEvent } from '../../src/marketing/utm.js';
 import { formatInZone } from '../../src/runtime/dates.js';
@@ -152,24 +153,7 @@ export function eventToRows(raw: unknown, cityMap: Readonly<Record<string, strin
 
 // ---- orders ---------------------------------------------------------------------------------
 
-export interface SalesRow extends Row {
-  source: string;
-  order_id: string;
-  line_id: string;
-  event_id: string;
-  show_id: string;
-  event_name: string;
-  city: string;
-  event_date: string | null;
-  sold_at: string;
-  tickets: number;
-  /** A JSON number: ClickHouse 18.16 reads Decimal from JSONEachRow only as a number. */
-  revenue: number;
-  currency: string;
-  status: 'paid' | 'refunded' | 'cancelled';
-  src_msg_id: string;
-  _deleted: 0;
-}
+export type SalesRow = SalesRawRow;
 
 export interface OrderContext {
   /** The run window as instants: orders whose updated_at is in [fromMs, toMs) are this run's. */

@@ -102,3 +102,29 @@ export const SANDBOX_EVENTS: readonly string[] = [
   'kzn_08_11',
   'ekb_30_11',
 ];
+
+/** Ground-truth sales per (city, event day), sorted by city then day: what v_romi_kpi's revenue must show. */
+export interface CityDayTotal {
+  city: string;
+  event_date: string;
+  tickets: number;
+  revenue: number;
+}
+
+/** Sums lines (revenue in kopecks, so the sums stay exact) into CityDayTotal rows. */
+export function totalsByCityAndDay(lines: Iterable<{ city: string; event_date: string; tickets: number; cents: number }>): CityDayTotal[] {
+  const sums = new Map<string, { tickets: number; cents: number }>();
+  for (const l of lines) {
+    const key = `${l.city}\t${l.event_date}`;
+    const s = sums.get(key) ?? { tickets: 0, cents: 0 };
+    s.tickets += l.tickets;
+    s.cents += l.cents;
+    sums.set(key, s);
+  }
+  return [...sums.entries()]
+    .map(([k, s]) => {
+      const [city, event_date] = k.split('\t') as [string, string];
+      return { city, event_date, tickets: s.tickets, revenue: s.cents / 100 };
+    })
+    .sort((a, b) => (a.city === b.city ? a.event_date.localeCompare(b.event_date) : a.city.localeCompare(b.city)));
+}
