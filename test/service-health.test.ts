@@ -14,6 +14,7 @@ import { clickhouseConfig } from '../src/config/clickhouse.js';
 import { createLogger } from '../src/runtime/logger.js';
 import { registerSecret } from '../src/runtime/redact.js';
 import { utcDateTime } from '../src/runtime/dates.js';
+import { fakeBotApi, listenBotApi, TOKEN, visibleText } from './support/fake-telegram.js';
 import { startService, type Service } from '../src/service/service.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
 
@@ -192,8 +193,10 @@ describe('service HTTP when ClickHouse goes away', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('answers 503 within a refresh interval and recovers without a restart', async () => {
-    const env = { CLICKHOUSE_URL: ch.url, CH_DATABASE: 'adhouse', ADHOUSE_DATA_DIR: dataDir, LOG_LEVEL: 'silent', PORT: '0', HEALTH_REFRESH_MS: '200' };
+  it('answers 503 within a refresh interval, tells the admin chat once, and recovers without a restart', async () => {
+    const telegram = fakeBotApi();
+    const telegramUrl = await listenBotApi(telegram);
+    const env = { CLICKHOUSE_URL: ch.url, CH_DATABASE: 'adhouse', ADHOUSE_DATA_DIR: dataDir, LOG_LEVEL: 'silent', PORT: '0', HEALTH_REFRESH_MS: '200', TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_API_URL: telegramUrl, ADMIN_CHAT_ID: '-42' };
     await migrate(clickhouseConfig(env), { env });
     service = await startService({ mode: 'serve', env, log: silent });
     expect((await get(service, '/healthz', null)).status).toBe(200);
@@ -213,8 +216,16 @@ describe('service HTTP when ClickHouse goes away', () => {
     expect(metrics.text).toMatch(/^adhouse_clickhouse_up 0$/m);
     expect((await get(service, '/', null)).text).toContain('ClickHouse unavailable');
 
+    // The "ClickHouse down" path: one notice to the admin chat, however many refreshes fail meanwhile.
+    await vi.waitFor(() => expect(telegram.calls).toHaveLength(1), { timeout: 5000, interval: 50 });
+    expect(String(telegram.calls[0]!.body.chat_id)).toBe('-42');
+    expect(visibleText(String(telegram.calls[0]!.body.text))).toMatch(/FIRING.*clickhouse_down[\s\S]*ClickHouse does not answer/);
+
     await start(ch, dataDir);
     await vi.waitFor(async () => expect((await get(service!, '/healthz', null)).status).toBe(200), { timeout: 10_000, interval: 50 });
     expect((await get(service, '/healthz/freshness', null)).status).toBe(200);
+    await vi.waitFor(() => expect(telegram.calls).toHaveLength(2), { timeout: 5000, interval: 50 });
+    expect(visibleText(String(telegram.calls[1]!.body.text))).toMatch(/RESOLVED.*clickhouse_down[\s\S]*answers again/);
+    await new Promise((resolve) => telegram.server.close(resolve));
   });
 });

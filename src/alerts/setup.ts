@@ -20,13 +20,20 @@ export interface Alerting {
   smokeChecks: SmokeChecks;
 }
 
+/** The channels whose variables are set (SMTP_*, TELEGRAM_*); none configured = an empty set. */
+export function channelsFromEnv(env: Env, log?: Logger, signal?: AbortSignal): Channels {
+  const cfg = alertsConfig(env);
+  const channels: Channels = {};
+  if (cfg.smtp) channels.email = emailChannel({ config: cfg.smtp, attempts: cfg.deliveryAttempts, log });
+  if (cfg.telegram) channels.telegram = telegramChannel({ config: cfg.telegram, attempts: cfg.deliveryAttempts, log, signal });
+  return channels;
+}
+
 /** Reads and checks ALERT_RULES_FILE and the channel variables; a problem is a ConfigError (exit 2). */
 export function alertingFromEnv(env: Env, client: ClickHouseClient, log?: Logger, signal?: AbortSignal): Alerting {
   const cfg = alertsConfig(env);
   const rules = loadRules(cfg.rulesFile, env);
-  const channels: Channels = {};
-  if (cfg.smtp) channels.email = emailChannel({ config: cfg.smtp, attempts: cfg.deliveryAttempts, log });
-  if (cfg.telegram) channels.telegram = telegramChannel({ config: cfg.telegram, attempts: cfg.deliveryAttempts, log, signal });
+  const channels = channelsFromEnv(env, log, signal);
   const smokeChecks: SmokeChecks = async () => (await runChecks(client, undefined, viewVars(env))).filter((r) => r.violations.length > 0).map((r) => ({ check: r.name, rows: r.violations.length }));
   return { rules, channels, smokeChecks };
 }

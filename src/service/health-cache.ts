@@ -36,6 +36,8 @@ export interface HealthCacheOptions {
   alertsFeed: AlertsFeed;
   /** Ask ClickHouse to log the snapshot queries in system.query_log (bench/health.ts counts them). */
   logQueries?: boolean;
+  /** Told after every refresh (the ClickHouse-down notifier listens here); must not throw. */
+  onRefresh?: (state: HealthState) => Promise<void> | void;
 }
 
 export class HealthCache {
@@ -102,6 +104,7 @@ export class HealthCache {
       if (prev.up || prev.generation === 0) this.opts.log.warn({ error }, `health: ${error}`);
       this.current = { ...prev, generation: prev.generation + 1, up: false, error, checkedAt: now };
     }
+    await Promise.resolve(this.opts.onRefresh?.(this.current)).catch((err) => this.opts.log.warn({ err }, 'health: refresh listener failed'));
   }
 
   private async readAlerts(): Promise<AlertsView> {

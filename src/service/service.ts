@@ -1,5 +1,7 @@
 // Puts the service together: `serve` = health cache + HTTP server; `run` = that plus the scheduler with
 // one job per enabled loader, the smoke checks, and whatever JobFactory the alerts and reports add.
+import { channelsFromEnv } from '../alerts/setup.js';
+import { outageNotifier, type OutageNotifier } from './clickhouse-outage.js';
 import type { AddressInfo } from 'node:net';
 import { connect, type ClickHouseClient } from '../clickhouse/client.js';
 import { clickhouseConfig } from '../config/clickhouse.js';
@@ -74,6 +76,15 @@ export function sourceInfos(loaders: readonly LoaderDefinition[], env: Env): Sou
   });
 }
 
+/** The ClickHouse-down notifier, when a channel and a recipient are configured (ADMIN_CHAT_ID, ALERT_*). */
+function clickhouseOutageFromEnv(env: Env, log: Logger): OutageNotifier | undefined {
+  const channels = channelsFromEnv(env, log);
+  const telegram = [env.ADMIN_CHAT_ID, env.ALERT_TELEGRAM_CHAT_ID].filter((c): c is string => Boolean(c && c.trim()));
+  const email = (env.ALERT_EMAIL_TO ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+  if (!channels.telegram && !channels.email) return undefined;
+  return outageNotifier(channels, { telegram, email }, log);
+}
+
 export async function startService(opts: ServiceOptions): Promise<Service> {
   const env = opts.env ?? process.env;
   const loaders = opts.loaders ?? LOADERS;
@@ -85,7 +96,16 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
 
   // Two clients: the health cache's with a timeout shorter than its interval, the loads' with the long default.
   const healthClient = connect(ch, { requestTimeoutMs: Math.max(1000, Math.min(config.healthRefreshMs, 10_000)) });
-  const cache = new HealthCache({ client: healthClient, reportingTz: rt.reportingTz, refreshMs: config.healthRefreshMs, log, alertsFeed: opts.alertsFeed ?? metaAlertsFeed, logQueries: opts.logQueries });
+  const outage = clickhouseOutageFromEnv(env, log);
+  const cache = new HealthCache({
+    client: healthClient,
+    reportingTz: rt.reportingTz,
+    refreshMs: config.healthRefreshMs,
+    log,
+    alertsFeed: opts.alertsFeed ?? metaAlertsFeed,
+    logQueries: opts.logQueries,
+    onRefresh: outage ? (state) => outage.observe(state.up, state.error) : undefined,
+  });
   let jobsClient: ClickHouseClient | undefined;
   let scheduler: Scheduler | undefined;
   if (opts.mode === 'run') {
