@@ -12,6 +12,7 @@ import { registerDemo } from './cli/demo.js';
 import { registerExport } from './cli/export.js';
 import { registerLoad } from './cli/load.js';
 import { registerMigrate } from './cli/migrate.js';
+import { registerReport } from './cli/report.js';
 import { registerRun } from './cli/run.js';
 import { registerSandbox } from './cli/sandbox.js';
 import { registerServe } from './cli/serve.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerBackfill(program);
   registerCheck(program);
   registerAlerts(program);
+  registerReport(program);
   registerRun(program);
   registerServe(program);
   registerExport(program);

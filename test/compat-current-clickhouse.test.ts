@@ -71,3 +71,38 @@ describe('compatibility: ClickHouse 18.16 and a current release (chDB)', () => {
     expect(normalize(current[1]!.rows!)[0]).toMatchObject({ n: 1, cost: 1.99 });
   });
 });
+
+describe('compatibility: the digest reports\' queries', () => {
+  it('every query a report sends also runs on a current release (chDB)', async () => {
+    const { buildReport } = await import('../src/reports/build.js');
+    const { definition, PERIOD } = await import('./golden/reports/fixture.js');
+    const { METRICS } = await import('../src/reports/definitions.js');
+    const wh = await freshWarehouse();
+    try {
+      // Record what the report sends to 18.16, then replay it on chDB over the same schema.
+      const sent: string[] = [];
+      const recording = new Proxy(wh.client, {
+        get(target, prop, receiver) {
+          if (prop !== 'query') return Reflect.get(target, prop, receiver);
+          return (params: { query: string }) => {
+            sent.push(params.query);
+            return target.query(params as Parameters<typeof target.query>[0]);
+          };
+        },
+      });
+      await buildReport(recording, definition({ metrics: [...METRICS] }), { period: PERIOD });
+      expect(sent.length).toBeGreaterThan(3);
+      const migrations = readSqlFiles(path.join(SQL_DIR, 'migrations')).flatMap((f) => splitStatements(f.text));
+      const views = readSqlFiles(path.join(SQL_DIR, 'views')).flatMap((f) => splitStatements(renderViewSql(f.text, viewVars({}), f.name)));
+      const setup = ['CREATE DATABASE compat', 'USE compat', "CREATE TABLE IF NOT EXISTS meta_schema_migrations (name String, checksum String, applied_at DateTime('UTC')) ENGINE = MergeTree ORDER BY name"];
+      const statements = [...setup, ...migrations, ...views, ...sent];
+      const py = spawnSync('python3', [path.join(__dirname, 'compat', 'chdb_run.py')], { input: JSON.stringify(statements), encoding: 'utf8', maxBuffer: 64 << 20 });
+      expect(py.status, py.stderr).toBe(0);
+      const results = JSON.parse(py.stdout) as Array<{ error?: string }>;
+      const failures = results.map((r, i) => (r.error ? `${statements[i]!.slice(0, 160)} -> ${r.error}` : null)).filter(Boolean);
+      expect(failures).toEqual([]);
+    } finally {
+      await wh.drop();
+    }
+  });
+});

@@ -10,6 +10,7 @@ import { viewVars } from '../config/views.js';
 import type { LoaderDefinition } from '../runtime/contract.js';
 import type { Logger } from '../runtime/logger.js';
 import { runLoader } from '../runtime/run-loader.js';
+import { reportingFromEnv, runReport } from '../reports/setup.js';
 import type { JobResult, ScheduledJob } from './scheduler.js';
 
 export interface JobContext {
@@ -82,5 +83,27 @@ export const alertsJobFactory: JobFactory = (ctx) => {
   ];
 };
 
+/**
+ * One `report:<name>` job per digest report (REPORTS_FILE or the built-ins), on the report's schedule
+ * (a cron in the scheduler's time zone). Each tick builds the last complete period of the report's kind
+ * and sends it; a failed delivery makes the job `failed`. A bad reports file stops start-up with one line.
+ * A report without recipients (e.g. REPORT_TELEGRAM_CHAT_ID and REPORT_EMAIL_TO unset) is not scheduled.
+ */
+export const reportsJobFactory: JobFactory = (ctx) => {
+  const reporting = reportingFromEnv(ctx.env);
+  const active = reporting.reports.filter((def) => def.recipients.email.length + def.recipients.telegram.length > 0);
+  for (const def of reporting.reports) if (!active.includes(def)) ctx.log.info({ report: def.name }, `report ${def.name}: no recipients, not scheduled`);
+  return active.map((def) => ({
+    name: `report:${def.name}`,
+    schedule: def.cron,
+    async run(signal): Promise<JobResult> {
+      const { report, deliveries } = await runReport(ctx.client, reporting, def, { log: ctx.log, signal });
+      const failed = deliveries.filter((d) => !d.ok);
+      const message = `${report.period.from}..${report.period.to}: ${deliveries.length - failed.length} of ${deliveries.length} deliveries sent${failed.length ? `; failed: ${failed.map((d) => `${d.channel} ${d.recipient}`).join(', ')}` : ''}`;
+      return { outcome: failed.length ? 'failed' : 'success', message };
+    },
+  }));
+};
+
 /** What `adhouse run` adds to the loaders and checks (service.ts: `opts.jobFactories ?? DEFAULT_JOB_FACTORIES`). */
-export const DEFAULT_JOB_FACTORIES: readonly JobFactory[] = [alertsJobFactory];
+export const DEFAULT_JOB_FACTORIES: readonly JobFactory[] = [alertsJobFactory, reportsJobFactory];
