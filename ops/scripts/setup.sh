@@ -41,3 +41,15 @@ if [ "${1:-}" = "--test" ] && ! python3 -c 'import chdb; chdb.query("SELECT 1")'
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore chdb >&2 ||
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --break-system-packages chdb >&2
 fi
+
+# Tests only: promtool (Debian's prometheus package) checks that /metrics is valid exposition text.
+if [ "${1:-}" = "--test" ] && ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then
+    echo "setup: installing Debian's prometheus package for promtool (metrics format check)..." >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2
+  else
+    echo "setup: promtool is needed by the tests (Debian: sudo apt-get install prometheus)" >&2
+    exit 2
+  fi
+fi
