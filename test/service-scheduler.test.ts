@@ -73,6 +73,33 @@ describe('scheduler', () => {
     return { svc, fake, log };
   }
 
+  it('runs a loader\'s extra pass with its own window, never at the same time as the main job', async () => {
+    const fake = slowLoader('two_pass');
+    const loader = { ...fake.loader, lookbackDays: 10, passes: [{ name: 'recent', schedule: '*/15 * * * *', lookbackDays: 2 }] } as LoaderDefinition;
+    const log = captureLog();
+    const svc: Service = await startService({ mode: 'run', env: { ...wh.env, PORT: '0', HEALTH_REFRESH_MS: '60000' }, loaders: [loader], cron: false, log: log.log });
+    try {
+      expect(svc.scheduler!.states().map((j) => [j.name, j.schedule])).toEqual(expect.arrayContaining([['two_pass', '0 0 1 1 *'], ['two_pass:recent', '*/15 * * * *']]));
+      // The main pass first (the cold start), so the cursor exists and the short pass uses its lookback.
+      const main = svc.scheduler!.runNow('two_pass');
+      await fake.release();
+      await (main.started && main.done);
+      const recent = svc.scheduler!.trigger('two_pass:recent', 'schedule');
+      expect(recent.started).toBe(true);
+      await fake.entered();
+      // The nightly pass finds its source busy: skipped, logged, not queued.
+      expect(svc.scheduler!.trigger('two_pass', 'schedule')).toEqual({ started: false, reason: 'busy' });
+      expect(log.lines.some((l) => /two_pass: tick skipped, two_pass:recent .* is still going/.test(l.msg))).toBe(true);
+      await fake.release();
+      await (recent.started && recent.done);
+      const [run] = await wh.query<{ since: string; until: string }>(`SELECT toString(window_since) AS since, toString(window_until) AS until FROM meta_job_runs WHERE source = 'two_pass' ORDER BY started_at DESC, _ver DESC LIMIT 1`);
+      // Lookback 2, today included: yesterday and today.
+      expect(new Date(`${run!.until}T00:00:00Z`).getTime() - new Date(`${run!.since}T00:00:00Z`).getTime()).toBe(86_400_000);
+    } finally {
+      await svc.close();
+    }
+  });
+
   it('never overlaps a source: a tick while it runs is logged and skipped, not queued', async () => {
     const { svc, fake, log } = await service('slow_one', 10_000);
     try {

@@ -78,10 +78,12 @@ interface Sinks {
 export default defineLoader({
   name: 'facebook',
   description: 'Facebook / Meta Ads: accounts, campaigns, ad sets, ads, creatives and ad-level daily insights',
-  // Until item 7 (15-minute today+yesterday passes, nightly lookback) lands: the whole lookback every 30 min.
-  schedule: '*/30 * * * *',
+  // The nightly pass re-pulls the whole lookback (late conversions); `adhouse load facebook` does the same.
+  schedule: '0 3 * * *',
   enabledByDefault: true,
   lookbackDays: 28,
+  // Every 15 minutes, today and yesterday only: fresh numbers without re-reading four weeks each time.
+  passes: [{ name: 'recent', schedule: '*/15 * * * *', lookbackDays: 2 }],
   includeToday: true,
   initialDays: 28,
   rateLimit: { requestsPerSecond: 20, concurrency: 4 },

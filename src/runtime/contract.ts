@@ -54,6 +54,11 @@ export interface LoaderDefinition<S extends z.ZodObject = z.ZodObject> {
   includeToday: boolean;
   /** Days loaded by the very first incremental run, when there is no cursor yet. */
   initialDays: number;
+  /**
+   * More scheduled passes of the same loader with their own window (Facebook: today and yesterday every
+   * 15 minutes besides the nightly full lookback). They share the source's no-overlap rule.
+   */
+  passes?: ReadonlyArray<{ name: string; schedule: string; lookbackDays: number }>;
   /** Request-rate and concurrency limits for this source's HTTP client (env <SOURCE>_RPS, <SOURCE>_CONCURRENCY). */
   rateLimit: { requestsPerSecond: number; concurrency: number };
   /**

@@ -27,6 +27,8 @@ export interface RunRequest {
   until?: string;
   account?: string;
   kind?: 'load' | 'backfill';
+  /** This run's lookback instead of <SOURCE>_LOOKBACK_DAYS (a scheduled pass with a shorter window). */
+  lookbackDays?: number;
   backfillId?: string;
   signal?: AbortSignal;
   log?: Logger;
@@ -87,7 +89,7 @@ async function runWithClient(
   }
 
   const cursor = req.since || req.until ? null : await readCursor(client, loader.name, req.account ?? '');
-  const window = resolveWindow(req, { lookbackDays: settings.lookbackDays, includeToday: loader.includeToday, initialDays: loader.initialDays }, todayIn(rt.reportingTz), cursor);
+  const window = resolveWindow(req, { lookbackDays: req.lookbackDays ?? settings.lookbackDays, includeToday: loader.includeToday, initialDays: loader.initialDays }, todayIn(rt.reportingTz), cursor);
 
   const version = nextVersion();
   const runId = randomUUID();

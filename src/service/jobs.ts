@@ -20,13 +20,14 @@ export interface JobContext {
   log: Logger;
 }
 
-export function loaderJob(loader: LoaderDefinition, ctx: JobContext): ScheduledJob {
+export function loaderJob(loader: LoaderDefinition, ctx: JobContext, pass?: { name: string; schedule: string; lookbackDays: number }): ScheduledJob {
   const settings = sourceSettings(loader, ctx.env);
   return {
-    name: loader.name,
-    schedule: settings.schedule,
+    name: pass ? `${loader.name}:${pass.name}` : loader.name,
+    schedule: pass ? pass.schedule : settings.schedule,
+    group: loader.name,
     async run(signal): Promise<JobResult> {
-      const s = await runLoader(loader, { env: ctx.env, signal, client: ctx.client, log: ctx.log });
+      const s = await runLoader(loader, { env: ctx.env, signal, client: ctx.client, log: ctx.log, lookbackDays: pass?.lookbackDays });
       const rows = `written ${s.rowsWritten}, quarantined ${s.rowsQuarantined}, skipped ${s.rowsSkipped} in ${(s.durationMs / 1000).toFixed(1)} s (run ${s.runId})`;
       if (s.status === 'success') return { outcome: 'success', message: rows };
       return { outcome: s.status, message: `${s.errorClass}: ${s.errorMessage ?? ''}`.slice(0, 300) };
@@ -35,7 +36,9 @@ export function loaderJob(loader: LoaderDefinition, ctx: JobContext): ScheduledJ
 }
 
 export function loaderJobs(loaders: readonly LoaderDefinition[], ctx: JobContext): ScheduledJob[] {
-  return loaders.filter((l) => sourceSettings(l, ctx.env).enabled).map((l) => loaderJob(l, ctx));
+  return loaders
+    .filter((l) => sourceSettings(l, ctx.env).enabled)
+    .flatMap((l) => [loaderJob(l, ctx), ...(l.passes ?? []).map((pass) => loaderJob(l, ctx, pass))]);
 }
 
 /** sql/checks on a schedule; a failing check is logged with its rows' count and makes the job `failed`. */

@@ -19,6 +19,8 @@ export interface ScheduledJob {
   name: string;
   /** node-cron expression (5 or 6 fields) in the scheduler's time zone. */
   schedule: string;
+  /** Jobs of one group never overlap each other (a source's passes); default: the job's own name. */
+  group?: string;
   run(signal: AbortSignal): Promise<JobResult>;
 }
 
@@ -75,9 +77,11 @@ export class Scheduler {
     const entry = this.entries.get(name);
     if (!entry) return { started: false, reason: 'unknown' };
     if (this.stopping) return { started: false, reason: 'stopping' };
-    if (entry.current) {
+    const group = entry.job.group ?? entry.job.name;
+    const busy = [...this.entries.values()].find((e) => e.current && (e.job.group ?? e.job.name) === group);
+    if (busy) {
       entry.state.skippedTicks++;
-      this.opts.log.warn({ job: name, reason, startedAt: entry.state.lastStartedAt }, `${name}: tick skipped, the previous run (started ${entry.state.lastStartedAt}) is still going`);
+      this.opts.log.warn({ job: name, reason, busy: busy.job.name, startedAt: busy.state.lastStartedAt }, `${name}: tick skipped, ${busy.job.name === name ? 'the previous run' : busy.job.name} (started ${busy.state.lastStartedAt}) is still going`);
       return { started: false, reason: 'busy' };
     }
     const controller = new AbortController();
