@@ -70,12 +70,30 @@ FROM
     -- Facebook: results and result family from v_fb_daily_results (family by the ad set's optimization
     -- goal, overlapping purchase types never summed); UTM, city and event day from stg_fb_ads (parsed from
     -- the creative's link and url_tags). v_fb_daily_results sorts first (0000_), so it exists here.
+    -- stg_fb_ads parses the event day once per ad, anchored to the ad's creation; a long-running ad's spend
+    -- belongs to the occurrence of that day and month nearest the spend day (as for VK and Direct, which
+    -- parse per day): re-anchor the year here (ties go to the later date; 29 February is kept as parsed).
     SELECT
         date, 'facebook' AS platform, account_id, campaign_id, campaign_name,
         ad_id, ad_name, impressions, clicks, spend, currency,
         toUInt64(round(results)) AS results, result_family,
-        utm_source, utm_medium, utm_campaign, utm_content, city, event_date
+        utm_source, utm_medium, utm_campaign, utm_content, city,
+        if(parsed_event IS NULL OR month_day = '-02-29', parsed_event,
+           multiIf(abs(toInt32(before) - toInt32(date)) < abs(toInt32(same) - toInt32(date))
+                       AND abs(toInt32(before) - toInt32(date)) < abs(toInt32(after) - toInt32(date)), before,
+                   abs(toInt32(after) - toInt32(date)) <= abs(toInt32(same) - toInt32(date)), after,
+                   same)) AS event_date
     FROM
+    (
+        SELECT *,
+            -- Candidates never parse a 29 February (kept as parsed above): '-02-28' stands in for it here.
+            toDate(concat(toString(toYear(date) - 1), if(month_day = '-02-29', '-02-28', month_day))) AS before,
+            toDate(concat(toString(toYear(date)), if(month_day = '-02-29', '-02-28', month_day))) AS same,
+            toDate(concat(toString(toYear(date) + 1), if(month_day = '-02-29', '-02-28', month_day))) AS after
+        FROM
+        (
+            SELECT *, event_date AS parsed_event, substring(toString(ifNull(event_date, toDate('2000-01-01'))), 5, 6) AS month_day
+            FROM
     (
         SELECT *
         FROM
@@ -90,6 +108,8 @@ FROM
             WHERE _deleted = 0
         ) AS fb_ad USING (account_id, ad_id)
     ) AS fb
+        ) AS fb_days
+    ) AS fb_years
 ) AS ads
 ALL LEFT JOIN
 (
