@@ -24,6 +24,8 @@ import {
   type ColumnOverrides,
   type Entity,
   type EventRow,
+  type InventoryRow,
+  type RowResult,
   type SheetContext,
   normalizeCity,
 } from './transform.js';
@@ -187,17 +189,28 @@ async function quarantineRow(ctx: Ctx, grid: Grid, table: string, sheetRow: numb
   await ctx.quarantine.add({ table, reason, payload: rawRow(grid, headerCells(grid), sheetRow, cells), key: `${grid.sheet}!${sheetRow}` });
 }
 
-interface EventsResult {
-  byId: Map<string, EventRow>;
+interface KeyedResult<T> {
+  byId: Map<string, T>;
   /** Event ids present in the sheet whose row could not be loaded: their stored versions are kept. */
   kept: Set<string>;
   duplicates: number;
   empty: number;
 }
 
-async function loadEvents(ctx: Ctx, grid: Grid, sink: TableSink, dimSink: TableSink): Promise<EventsResult> {
-  const out: EventsResult = { byId: new Map(), kept: new Set(), duplicates: 0, empty: 0 };
-  const sc = sheetContext(ctx, grid);
+/**
+ * A tab keyed by event id (Events, Inventory): blank rows skipped, bad rows quarantined (their stored
+ * version kept), a pasted-twice row counted once, a second row for the same id with other values
+ * quarantined (the first is loaded). `write` stores each accepted row.
+ */
+async function loadKeyedRows<T extends { event_id: string; sheet_row: number }>(
+  ctx: Ctx,
+  grid: Grid,
+  sink: TableSink,
+  table: string,
+  parse: (cells: Cell[], sheetRow: number) => RowResult<T>,
+  write: (row: T) => Promise<void>,
+): Promise<KeyedResult<T>> {
+  const out: KeyedResult<T> = { byId: new Map(), kept: new Set(), duplicates: 0, empty: 0 };
   ctx.rowsRead(grid.rows.length);
   for (const { sheetRow, cells } of grid.rows) {
     if (isEmptyRow(cells)) {
@@ -205,11 +218,11 @@ async function loadEvents(ctx: Ctx, grid: Grid, sink: TableSink, dimSink: TableS
       sink.skip();
       continue;
     }
-    const result = eventRow(cells, grid.cols, sc, sheetRow);
+    const result = parse(cells, sheetRow);
     if (!result.ok) {
       const id = idText(cells[grid.cols.index.event_id!]);
       if (id) out.kept.add(id);
-      await quarantineRow(ctx, grid, TABLES.events, sheetRow, cells, result.reason);
+      await quarantineRow(ctx, grid, table, sheetRow, cells, result.reason);
       continue;
     }
     const row = result.value;
@@ -219,51 +232,31 @@ async function loadEvents(ctx: Ctx, grid: Grid, sink: TableSink, dimSink: TableS
         out.duplicates++;
         sink.skip();
       } else {
-        await quarantineRow(ctx, grid, TABLES.events, sheetRow, cells, `${grid.sheet} row ${sheetRow}: event ${row.event_id} is also on row ${first.sheet_row} with different values; the first row is loaded`);
+        await quarantineRow(ctx, grid, table, sheetRow, cells, `${grid.sheet} row ${sheetRow}: event ${row.event_id} is also on row ${first.sheet_row} with different values; the first row is loaded`);
       }
       continue;
     }
     out.byId.set(row.event_id, row);
-    await sink.write({ ...row });
-    // The same sheet row feeds dim_events too: read once per table it lands in.
-    ctx.rowsRead(1);
-    await dimSink.write({ source: SOURCE, event_id: row.event_id, show_id: '', event_name: row.event_name, city: row.city, event_date: row.event_date, venue: row.venue, capacity: row.capacity ?? 0 });
+    await write(row);
   }
   return out;
 }
 
-async function loadInventory(ctx: Ctx, grid: Grid, sink: TableSink): Promise<{ kept: Set<string>; duplicates: number; empty: number }> {
-  const out = { kept: new Set<string>(), duplicates: 0, empty: 0 };
-  const seen = new Map<string, { sheet_row: number }>();
+function loadEvents(ctx: Ctx, grid: Grid, sink: TableSink, dimSink: TableSink): Promise<KeyedResult<EventRow>> {
   const sc = sheetContext(ctx, grid);
-  ctx.rowsRead(grid.rows.length);
-  for (const { sheetRow, cells } of grid.rows) {
-    if (isEmptyRow(cells)) {
-      out.empty++;
-      sink.skip();
-      continue;
-    }
-    const result = inventoryRow(cells, grid.cols, sc, sheetRow);
-    if (!result.ok) {
-      const id = idText(cells[grid.cols.index.event_id!]);
-      if (id) out.kept.add(id);
-      await quarantineRow(ctx, grid, TABLES.inventory, sheetRow, cells, result.reason);
-      continue;
-    }
-    const first = seen.get(result.value.event_id);
-    if (first) {
-      if (sameExceptRow(first, result.value)) {
-        out.duplicates++;
-        sink.skip();
-      } else {
-        await quarantineRow(ctx, grid, TABLES.inventory, sheetRow, cells, `${grid.sheet} row ${sheetRow}: event ${result.value.event_id} is also on row ${first.sheet_row} with different values; the first row is loaded`);
-      }
-      continue;
-    }
-    seen.set(result.value.event_id, result.value);
-    await sink.write({ ...result.value });
-  }
-  return out;
+  return loadKeyedRows(ctx, grid, sink, TABLES.events, (cells, sheetRow) => eventRow(cells, grid.cols, sc, sheetRow), async (row) => {
+    await sink.write({ ...row });
+    // The same sheet row feeds dim_events too: read once per table it lands in.
+    ctx.rowsRead(1);
+    await dimSink.write({ source: SOURCE, event_id: row.event_id, show_id: '', event_name: row.event_name, city: row.city, event_date: row.event_date, venue: row.venue, capacity: row.capacity ?? 0 });
+  });
+}
+
+function loadInventory(ctx: Ctx, grid: Grid, sink: TableSink): Promise<KeyedResult<InventoryRow>> {
+  const sc = sheetContext(ctx, grid);
+  return loadKeyedRows(ctx, grid, sink, TABLES.inventory, (cells, sheetRow) => inventoryRow(cells, grid.cols, sc, sheetRow), async (row) => {
+    await sink.write({ ...row });
+  });
 }
 
 async function loadSales(
