@@ -64,7 +64,7 @@ export async function runLoader(loader: LoaderDefinition, req: RunRequest = {}):
   const log = (req.log ?? sharedLogger(rt.logLevel)).child({ source: loader.name });
   const client = req.client ?? connect(ch);
   try {
-    return await runWithClient(loader, req, env, client, rt, settings, log);
+    return await runWithClient(loader, req, env, client, ch.database, rt, settings, log);
   } finally {
     if (!req.client) await client.close();
   }
@@ -75,13 +75,14 @@ async function runWithClient(
   req: RunRequest,
   env: Env,
   client: ClickHouseClient,
+  database: string,
   rt: ReturnType<typeof runtimeConfig>,
   settings: ReturnType<typeof sourceSettings>,
   log: Logger,
 ): Promise<RunSummary> {
   // A bad variable stops the run before anything is recorded: one line naming it (ConfigError, exit 2).
   const config = parseEnv(loader.config, env);
-  await assertMigrated(client, clickhouseConfig(env).database);
+  await assertMigrated(client, database);
   const { interrupted, alive } = await settleStaleRuns(client, loader.name);
   for (const run of interrupted) log.warn({ runId: run.run_id }, `marked run ${run.run_id} interrupted: its process is gone`);
   if (alive.length > 0) {
