@@ -321,7 +321,7 @@ export const FAMILY_ACTION_TYPES: Readonly<Record<Exclude<ResultFamily, 'none'>,
 
 /**
  * Families per optimization goal, first matching wins (CONTRACT.md for LEAD_GENERATION, CONVERSATIONS,
- * LINK_CLICKS, VALUE; the rest are our extension, mirrored in sql/views/0000_v_fb_daily_results.sql).
+ * LINK_CLICKS, VALUE; the rest are our extension, mirrored in sql/views/0000_v_fb_results.sql).
  */
 export const GOAL_FAMILIES: Readonly<Record<string, readonly Exclude<ResultFamily, 'none'>[]>> = {
   LEAD_GENERATION: ['leadgen_form', 'website_lead'],

@@ -114,13 +114,30 @@ export async function assertMigrated(client: ClickHouseClient, database: string,
 /**
  * View files may use `{{NAME}}` for values that must be constants in SQL (a time zone argument cannot come
  * from a table). Values are rendered by literal.ts from validated configuration; an unknown name is an error.
+ *
+ * A file that serves several grains of one logic (v_fb_daily_results and v_fb_weekly_results) carries one
+ * `-- render: NAME=ident NAME=ident ...` line per copy: the text is rendered once per line with those
+ * identifiers added to the values, so the SQL exists once.
  */
 export function renderViewSql(text: string, vars: Readonly<Record<string, string>>, file: string): string {
-  return text.replace(/\{\{([A-Z_]+)\}\}/g, (_, name: string) => {
-    const value = vars[name];
-    if (value === undefined) throw new AdhouseError('config', `view file ${file} uses {{${name}}}, which migrate does not provide`);
-    return value;
+  const copies = [...text.matchAll(/^-- render:(.*)$/gm)].map((m) => {
+    const extra: Record<string, string> = {};
+    for (const pair of m[1]!.trim().split(/\s+/)) {
+      const kv = /^([A-Z_]+)=([a-z_][a-z0-9_]*)$/.exec(pair);
+      if (!kv) throw new AdhouseError('config', `view file ${file}: bad render line item ${JSON.stringify(pair)} (expected NAME=identifier)`);
+      extra[kv[1]!] = kv[2]!;
+    }
+    return extra;
   });
+  const renderOnce = (values: Readonly<Record<string, string>>) =>
+    text.replace(/\{\{([A-Z_]+)\}\}/g, (_, name: string) => {
+      const value = values[name];
+      if (value === undefined) throw new AdhouseError('config', `view file ${file} uses {{${name}}}, which migrate does not provide`);
+      return value;
+    });
+  if (copies.length === 0) return renderOnce(vars);
+  // splitStatements cuts on ';' at line ends: each copy ends with its own statement terminator.
+  return copies.map((extra) => renderOnce({ ...vars, ...extra }).trimEnd()).join('\n\n');
 }
 
 export async function migrate(ch: ClickHouseConfig, opts: { sqlDir?: string; say?: (line: string) => void; env?: Env } = {}): Promise<MigrateResult> {

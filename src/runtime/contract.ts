@@ -28,6 +28,8 @@ export interface LoaderContext<C> {
   window: RunWindow;
   /** --account: only this account/login/profile, when set. */
   account?: string;
+  /** Loader-specific options of this run (RunRequest.params), {} when none; the loader validates them. */
+  params: Readonly<Record<string, unknown>>;
   signal: AbortSignal;
   progress: Progress;
   /** Count rows received from upstream; must equal written + quarantined + skipped at the end. */

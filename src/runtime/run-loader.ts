@@ -30,6 +30,8 @@ export interface RunRequest {
   /** This run's lookback instead of <SOURCE>_LOOKBACK_DAYS (a scheduled pass with a shorter window). */
   lookbackDays?: number;
   backfillId?: string;
+  /** Loader-specific options for this run (the Facebook batch sync's steps); the loader validates them. */
+  params?: Readonly<Record<string, unknown>>;
   signal?: AbortSignal;
   log?: Logger;
   /** Show a progress bar/lines (CLI); off by default for the service and tests. */
@@ -85,8 +87,12 @@ async function runWithClient(
   await assertMigrated(client, database);
   const { interrupted, alive } = await settleStaleRuns(client, loader.name);
   for (const run of interrupted) log.warn({ runId: run.run_id }, `marked run ${run.run_id} interrupted: its process is gone`);
-  if (alive.length > 0) {
-    throw new AdhouseError('config', `${loader.name} is already loading (run ${alive[0]!.run_id}, pid ${alive[0]!.pid} on ${alive[0]!.host}); a source never overlaps itself`);
+  // Runs of different accounts of one source may overlap (the batch sync's workers); a whole-source run
+  // overlaps with nothing of its source.
+  const clash = alive.find((r) => !req.account || !r.account || r.account === req.account);
+  if (clash) {
+    const what = req.account && clash.account ? `${loader.name} ${clash.account}` : loader.name;
+    throw new AdhouseError('config', `${what} is already loading (run ${clash.run_id}, pid ${clash.pid} on ${clash.host}); a source never overlaps itself`);
   }
 
   const cursor = req.since || req.until ? null : await readCursor(client, loader.name, req.account ?? '');
@@ -152,6 +158,7 @@ async function runWithClient(
       quarantine,
       window,
       account: req.account,
+      params: req.params ?? {},
       signal: controller.signal,
       progress: req.progress ? createProgress(loader.name, log) : silentProgress,
       rowsRead(n: number) {

@@ -1,6 +1,10 @@
--- v_fb_daily_results — grain: ad × day (Facebook / Meta).
--- Sources: stg_fb_insights_daily (ad-level daily insights), stg_fb_adsets (optimization_goal; the insight
--- row's own optimization_goal when the ad set is unknown).
+-- v_fb_daily_results — grain: ad × day (`date`), from stg_fb_insights_daily;
+-- v_fb_weekly_results — grain: ad × Monday week (`week_start`), from stg_fb_insights_weekly (weekly reach
+-- and frequency are upstream's own 7-day figures, not sums of days).
+-- Both also read stg_fb_adsets (optimization_goal; the insight row's own optimization_goal when the ad set
+-- is unknown). One logic, rendered once per line below (src/clickhouse/migrate.ts renderViewSql):
+-- render: VIEW=v_fb_daily_results PERIOD=date INSIGHTS=stg_fb_insights_daily
+-- render: VIEW=v_fb_weekly_results PERIOD=week_start INSIGHTS=stg_fb_insights_weekly
 -- Result family by optimization goal, first matching action type wins (CONTRACT.md):
 --   LEAD_GENERATION, QUALITY_LEAD → leadgen_form (onsite_conversion.lead_grouped), else website_lead
 --     (offsite_conversion.fb_pixel_lead); CONVERSATIONS → messages (onsite_conversion.total_messaging_connection);
@@ -12,9 +16,9 @@
 -- when results > 0, else NULL; cpc NULL without clicks. Money in the account currency (`currency`).
 -- 18.16: no window functions, one JOIN per SELECT inside an aliased subquery, explicit ALL strictness;
 -- lambdas read only their own argument (captured columns break on 18.16).
-CREATE VIEW v_fb_daily_results AS
+CREATE VIEW {{VIEW}} AS
 SELECT
-    date, account_id, campaign_id, campaign_name, adset_id, adset_name, ad_id, ad_name, currency, optimization_goal,
+    {{PERIOD}}, account_id, campaign_id, campaign_name, adset_id, adset_name, ad_id, ad_name, currency, optimization_goal,
     spend, impressions, reach,
     if(reach > 0, impressions / reach, 0) AS frequency,
     clicks, inline_link_clicks,
@@ -60,7 +64,7 @@ FROM
         FROM
         (
             SELECT
-                date, account_id, campaign_id, campaign_name, adset_id, adset_name, ad_id, ad_name, currency,
+                {{PERIOD}}, account_id, campaign_id, campaign_name, adset_id, adset_name, ad_id, ad_name, currency,
                 if(adset_goal != '', adset_goal, row_goal) AS optimization_goal,
                 spend, impressions, reach, clicks, inline_link_clicks,
                 quality_ranking, engagement_rate_ranking, conversion_rate_ranking,
@@ -80,11 +84,11 @@ FROM
                 FROM
                 (
                     SELECT
-                        date, account_id, campaign_id, campaign_name, adset_id, adset_name, ad_id, ad_name, currency,
+                        {{PERIOD}}, account_id, campaign_id, campaign_name, adset_id, adset_name, ad_id, ad_name, currency,
                         optimization_goal AS row_goal, spend, impressions, reach, clicks, inline_link_clicks,
                         quality_ranking, engagement_rate_ranking, conversion_rate_ranking,
                         `actions.type` AS action_types, `actions.value` AS action_values_list
-                    FROM stg_fb_insights_daily FINAL
+                    FROM {{INSIGHTS}} FINAL
                     WHERE _deleted = 0
                 ) AS fb_insights
                 ALL LEFT JOIN
