@@ -2,7 +2,8 @@
 // loaded insights (and v_fb_daily_results) must equal the generator's ground truth.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import facebook from '../loaders/facebook/index.js';
-import { expectedFbDaily, FB_FAULT_ACCOUNTS, FB_SANDBOX_ACCOUNTS, startSandbox, type FbDayTruth, type FbSandbox } from '../loaders/facebook/sandbox.js';
+import { startSandbox, type FbSandbox } from '../loaders/facebook/sandbox.js';
+import { expectedFbDaily, FB_FAULT_ACCOUNTS, FB_SANDBOX_ACCOUNTS, type FbDayTruth } from '../loaders/facebook/world.js';
 import type { LoaderDefinition } from '../src/runtime/contract.js';
 import { runLoader } from '../src/runtime/run-loader.js';
 import { expectBalanced } from './support/run-assertions.js';
