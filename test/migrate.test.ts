@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../src/clickhouse/client.js';
-import { assertMigrated, migrate, splitStatements, viewName } from '../src/clickhouse/migrate.js';
+import { assertMigrated, migrate, renderViewSql, splitStatements, viewName } from '../src/clickhouse/migrate.js';
 import { clickhouseConfig } from '../src/config/clickhouse.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
 
@@ -69,5 +69,19 @@ describe('splitStatements', () => {
   it('finds the view a statement creates', () => {
     expect(viewName('CREATE VIEW IF NOT EXISTS db.v_x AS SELECT 1')).toBe('v_x');
     expect(viewName('CREATE TABLE t (x UInt8) ENGINE = Log')).toBeNull();
+  });
+});
+
+describe('renderViewSql', () => {
+  it('renders a file once per render line, each copy its own statement', () => {
+    const text = '-- render: VIEW=v_a T=t_a\n-- render: VIEW=v_b T=t_b\nCREATE VIEW {{VIEW}} AS SELECT {{TZ}} AS tz FROM {{T}};\n';
+    const statements = splitStatements(renderViewSql(text, { TZ: "'UTC'" }, 'x.sql'));
+    expect(statements).toEqual(["CREATE VIEW v_a AS SELECT 'UTC' AS tz FROM t_a", "CREATE VIEW v_b AS SELECT 'UTC' AS tz FROM t_b"]);
+    expect(statements.map(viewName)).toEqual(['v_a', 'v_b']);
+  });
+  it('renders once without render lines, and refuses unknown names and non-identifier values', () => {
+    expect(renderViewSql('SELECT {{TZ}};', { TZ: "'UTC'" }, 'x.sql')).toBe("SELECT 'UTC';");
+    expect(() => renderViewSql('SELECT {{NOPE}};', {}, 'x.sql')).toThrow(/x\.sql uses \{\{NOPE\}\}/);
+    expect(() => renderViewSql("-- render: T=t'; DROP\nSELECT 1 FROM {{T}};", {}, 'x.sql')).toThrow(/bad render line item/);
   });
 });

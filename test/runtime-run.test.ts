@@ -116,6 +116,32 @@ describe('runLoader', () => {
     expect((await runs('dead-run'))[0]!.status).toBe('interrupted');
   });
 
+  it('lets runs of different accounts overlap but refuses a second run of the same account or of the whole source', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const slow = fakeLoader(async () => {
+      entered();
+      await gate;
+    });
+    const quick = fakeLoader(async (ctx) => {
+      expect(ctx.params).toEqual({ steps: ['daily'] });
+    });
+    const holding = runLoader(slow, { env: wh.env, since: '2026-03-01', until: '2026-03-01', account: 'acc_a' });
+    await inside;
+    try {
+      const other = await runLoader(quick, { env: wh.env, since: '2026-03-01', until: '2026-03-01', account: 'acc_b', params: { steps: ['daily'] } });
+      expect(other.errorMessage).toBeUndefined();
+      expect(other.status).toBe('success');
+      await expect(runLoader(quick, { env: wh.env, since: '2026-03-01', until: '2026-03-01', account: 'acc_a' })).rejects.toThrow(/fake_source acc_a is already loading/);
+      await expect(runLoader(quick, { env: wh.env, since: '2026-03-01', until: '2026-03-01' })).rejects.toThrow(/fake_source is already loading/);
+    } finally {
+      release();
+    }
+    expect((await holding).status).toBe('success');
+  });
+
   it('flags a loader whose row accounting does not reconcile', async () => {
     const loader = fakeLoader(async (ctx) => {
       ctx.rowsRead(3);
