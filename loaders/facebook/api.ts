@@ -1,11 +1,13 @@
 // Client of the Facebook Marketing (Graph) API over the runtime's HttpClient: usage headers read on every
 // answer, errors mapped to the runtime's classes, cursor paging, async report runs, and insights requests
-// that split themselves (dates, then campaigns) when Meta says the request is too big or a job keeps failing.
+// that split themselves (dates, then campaigns) when Meta says the request is too big or a job keeps failing;
+// one path for the daily, weekly and hourly grains; /me/adaccounts for discovery.
 import { addDays, diffDays } from '../../src/runtime/dates.js';
 import { AdhouseError } from '../../src/runtime/errors.js';
 import type { HttpClient, HttpResponse } from '../../src/runtime/http.js';
 import { redactString } from '../../src/runtime/redact.js';
 import type { Logger } from '../../src/runtime/logger.js';
+import type { InsightGrain } from './transform.js';
 
 // ---- usage headers ----------------------------------------------------------------------------
 
@@ -131,7 +133,21 @@ export const FIELDS = {
     'impressions', 'reach', 'frequency', 'clicks', 'inline_link_clicks', 'spend', 'ctr', 'inline_link_click_ctr', 'cpm', 'cpc',
     'actions', 'action_values', 'cost_per_action_type', 'quality_ranking', 'engagement_rate_ranking', 'conversion_rate_ranking',
   ],
+  adAccounts: ['id', 'account_id', 'name', 'currency', 'business'],
 } as const;
+
+// Insight grains share one code path: daily = time_increment 1; weekly = time_increment 7 from a Monday
+// (Meta's buckets start at `since`, so a date split keeps whole weeks); hourly = one day by the advertiser's hour.
+export const HOURLY_BREAKDOWN = 'hourly_stats_aggregated_by_advertiser_time_zone';
+/** Unique counts (reach, frequency) and rankings are not served with the hourly breakdown: never ask for them. */
+const NOT_HOURLY = new Set(['reach', 'frequency', 'quality_ranking', 'engagement_rate_ranking', 'conversion_rate_ranking']);
+export const INSIGHT_FIELDS: Readonly<Record<InsightGrain, readonly string[]>> = {
+  daily: FIELDS.insights,
+  weekly: FIELDS.insights,
+  hourly: FIELDS.insights.filter((f) => !NOT_HOURLY.has(f)),
+};
+/** Days per bucket: the unit a date split must keep whole. */
+const BUCKET_DAYS: Readonly<Record<InsightGrain, number>> = { daily: 1, weekly: 7, hourly: 1 };
 
 export type Entity = 'campaign' | 'adset' | 'ad' | 'creative';
 const EDGE: Record<Entity, string> = { campaign: 'campaigns', adset: 'adsets', ad: 'ads', creative: 'adcreatives' };
@@ -143,6 +159,8 @@ export interface FbApiOptions {
   accountId: string;
   token: string;
   pageLimit: number;
+  /** Rows per insights page (sync and report reads): insights pages are larger than structure pages. */
+  insightsPageLimit?: number;
   rateLimitWaitMs: number;
   throttle: ThrottlePolicy;
   /** Days at or below which insights use the synchronous endpoint. */
@@ -163,10 +181,15 @@ export interface InsightPage {
 
 export interface FbApi {
   account(): Promise<Record<string, unknown>>;
+  /** Pages of /me/adaccounts: every ad account this token can read (discovery). */
+  adAccounts(): AsyncGenerator<Array<Record<string, unknown>>>;
   /** Pages of one structure edge; `updatedAfter` (unix seconds) filters on `<entity>.updated_time` (not creatives). */
   list(entity: Entity, updatedAfter?: number): AsyncGenerator<Array<Record<string, unknown>>>;
-  /** Ad-level daily insights for [since, until], every ad status included; splits as needed. */
-  insightsDaily(since: string, until: string): AsyncGenerator<InsightPage>;
+  /**
+   * Ad-level insights of one grain for [since, until], every ad status included; splits as needed.
+   * Weekly: `since` must be a Monday (buckets start there); hourly: one day.
+   */
+  insights(grain: InsightGrain, since: string, until: string): AsyncGenerator<InsightPage>;
   /** Calls made and what happened, for logs and tests. */
   readonly stats: { calls: number; throttledMs: number; splits: number; asyncJobs: number; asyncRetries: number };
 }
@@ -177,6 +200,7 @@ export function createFbApi(opts: FbApiOptions): FbApi {
   const { http } = opts;
   const root = `${opts.baseUrl}/${opts.version}`;
   const stats = { calls: 0, throttledMs: 0, splits: 0, asyncJobs: 0, asyncRetries: 0 };
+  const insightsLimit = opts.insightsPageLimit ?? opts.pageLimit;
   /** Calls of this account wait until then: set from usage headers (slow-down, BUC block). */
   let pauseUntil = 0;
 
@@ -277,24 +301,33 @@ export function createFbApi(opts: FbApiOptions): FbApi {
     return ids.sort();
   }
 
-  function insightParams(since: string, until: string, campaigns: string[] | undefined): Record<string, string | number> {
+  function insightParams(q: InsightQuery): Record<string, string | number> {
     const filtering: unknown[] = [{ field: 'ad.effective_status', operator: 'IN', value: ALL_EFFECTIVE_STATUSES.ad }];
-    if (campaigns) filtering.push({ field: 'campaign.id', operator: 'IN', value: campaigns });
-    return {
+    if (q.campaigns) filtering.push({ field: 'campaign.id', operator: 'IN', value: q.campaigns });
+    const params: Record<string, string | number> = {
       level: 'ad',
-      time_increment: 1,
-      time_range: JSON.stringify({ since, until }),
-      fields: FIELDS.insights.join(','),
+      time_increment: BUCKET_DAYS[q.grain],
+      time_range: JSON.stringify({ since: q.since, until: q.until }),
+      fields: INSIGHT_FIELDS[q.grain].join(','),
       filtering: JSON.stringify(filtering),
-      limit: opts.pageLimit,
+      limit: insightsLimit,
     };
+    if (q.grain === 'hourly') params.breakdowns = HOURLY_BREAKDOWN;
+    return params;
   }
 
   type Outcome = { done: true } | { done: false; reason: string };
+  interface InsightQuery {
+    grain: InsightGrain;
+    since: string;
+    until: string;
+    campaigns?: string[];
+  }
 
   /** Sync GET: pages are yielded as they come. A split answer ends the request (pages already yielded stay). */
-  async function* syncInsights(since: string, until: string, campaigns: string[] | undefined, out: { outcome?: Outcome }): AsyncGenerator<InsightPage> {
-    for await (const { answer } of pages('insights', `${root}/${opts.accountId}/insights`, insightParams(since, until, campaigns))) {
+  async function* syncInsights(q: InsightQuery, out: { outcome?: Outcome }): AsyncGenerator<InsightPage> {
+    const { since, until } = q;
+    for await (const { answer } of pages(`${q.grain} insights`, `${root}/${opts.accountId}/insights`, insightParams(q))) {
       if (!answer.ok) {
         out.outcome = { done: false, reason: answer.split.reason };
         return;
@@ -307,11 +340,12 @@ export function createFbApi(opts: FbApiOptions): FbApi {
   const TERMINAL_FAILED = new Set(['Job Failed', 'Job Skipped']);
 
   /** One async report run: POST, poll until "Job Completed" (100 % while "Job Running" is not done), read. */
-  async function* asyncInsights(since: string, until: string, campaigns: string[] | undefined, out: { outcome?: Outcome }): AsyncGenerator<InsightPage> {
+  async function* asyncInsights(q: InsightQuery, out: { outcome?: Outcome }): AsyncGenerator<InsightPage> {
+    const { since, until } = q;
     let lastReason = '';
     for (let attempt = 1; attempt <= opts.asyncAttempts; attempt++) {
       if (attempt > 1) stats.asyncRetries++;
-      const form = new URLSearchParams(Object.entries(insightParams(since, until, campaigns)).map(([k, v]) => [k, String(v)]));
+      const form = new URLSearchParams(Object.entries(insightParams(q)).map(([k, v]) => [k, String(v)]));
       const posted = await call('insights report run', `${root}/${opts.accountId}/insights`, undefined, form);
       if (!posted.ok) {
         out.outcome = { done: false, reason: posted.split.reason };
@@ -336,7 +370,7 @@ export function createFbApi(opts: FbApiOptions): FbApi {
         delay = Math.min(opts.pollMaxMs, delay * 2);
       }
       if (status === 'Job Completed') {
-        for await (const { answer } of pages('report run insights', `${root}/${runId}/insights`, { limit: opts.pageLimit })) {
+        for await (const { answer } of pages('report run insights', `${root}/${runId}/insights`, { limit: insightsLimit })) {
           yield { since, until, rows: dataOf(mustOk(answer, 'report run insights'), 'insights') };
         }
         out.outcome = { done: true };
@@ -348,40 +382,43 @@ export function createFbApi(opts: FbApiOptions): FbApi {
         out.outcome = { done: false, reason: `too many rows (#100/1487534) in a report run` };
         return;
       }
-      opts.log?.warn({ account: opts.accountId, since, until, attempt, status }, `facebook ${opts.accountId}: report run ${runId} ${lastReason}`);
+      opts.log?.warn({ account: opts.accountId, grain: q.grain, since, until, attempt, status }, `facebook ${opts.accountId}: report run ${runId} ${lastReason}`);
     }
     out.outcome = { done: false, reason: `report run gave up after ${opts.asyncAttempts} attempts: ${lastReason}` };
   }
 
-  async function* insightsDaily(since: string, until: string, campaigns?: string[]): AsyncGenerator<InsightPage> {
+  async function* insights(q: InsightQuery): AsyncGenerator<InsightPage> {
+    const { grain, since, until, campaigns } = q;
     const days = diffDays(since, until) + 1;
     const out: { outcome?: Outcome } = {};
-    const source = days <= opts.syncMaxDays ? syncInsights(since, until, campaigns, out) : asyncInsights(since, until, campaigns, out);
-    yield* source;
+    yield* days <= opts.syncMaxDays ? syncInsights(q, out) : asyncInsights(q, out);
     const outcome = out.outcome!;
     if (outcome.done) return;
     stats.splits++;
-    // Split by date range first, then (a single day) by campaign, then halve the campaign list.
-    if (days > 1) {
-      const half = Math.ceil(days / 2);
-      opts.log?.info({ account: opts.accountId, since, until, reason: outcome.reason }, `facebook ${opts.accountId}: splitting ${since}..${until} by dates`);
-      yield* insightsDaily(since, addDays(since, half - 1), campaigns);
-      yield* insightsDaily(addDays(since, half), until, campaigns);
+    // Split by date range first (in whole buckets: a weekly split at a Monday), then (one bucket) by
+    // campaign, then halve the campaign list.
+    const step = BUCKET_DAYS[grain];
+    const buckets = Math.ceil(days / step);
+    if (buckets > 1) {
+      const half = Math.ceil(buckets / 2) * step;
+      opts.log?.info({ account: opts.accountId, grain, since, until, reason: outcome.reason }, `facebook ${opts.accountId}: splitting ${grain} ${since}..${until} by dates`);
+      yield* insights({ ...q, until: addDays(since, half - 1) });
+      yield* insights({ ...q, since: addDays(since, half) });
       return;
     }
     const ids = campaigns ?? (await campaignIds());
     if (!campaigns && ids.length > 0) {
-      opts.log?.info({ account: opts.accountId, day: since, campaigns: ids.length, reason: outcome.reason }, `facebook ${opts.accountId}: splitting ${since} by campaign`);
-      for (const id of ids) yield* insightsDaily(since, until, [id]);
+      opts.log?.info({ account: opts.accountId, grain, since, campaigns: ids.length, reason: outcome.reason }, `facebook ${opts.accountId}: splitting ${grain} ${since} by campaign`);
+      for (const id of ids) yield* insights({ ...q, campaigns: [id] });
       return;
     }
     if (ids.length > 1) {
       const mid = Math.ceil(ids.length / 2);
-      yield* insightsDaily(since, until, ids.slice(0, mid));
-      yield* insightsDaily(since, until, ids.slice(mid));
+      yield* insights({ ...q, campaigns: ids.slice(0, mid) });
+      yield* insights({ ...q, campaigns: ids.slice(mid) });
       return;
     }
-    throw new AdhouseError('upstream_5xx', `Facebook insights for ${opts.accountId} on ${since}${campaigns ? ` campaign ${campaigns.join(',')}` : ''} cannot be split further: ${outcome.reason}`);
+    throw new AdhouseError('upstream_5xx', `Facebook ${grain} insights for ${opts.accountId} on ${since}${campaigns ? ` campaign ${campaigns.join(',')}` : ''} cannot be split further: ${outcome.reason}`);
   }
 
   return {
@@ -389,7 +426,15 @@ export function createFbApi(opts: FbApiOptions): FbApi {
     async account() {
       return mustOk(await call('ad account', `${root}/${opts.accountId}`, { fields: FIELDS.account.join(',') }), 'ad account');
     },
+    async *adAccounts() {
+      const query = { fields: FIELDS.adAccounts.join(','), limit: opts.pageLimit };
+      for await (const { answer } of pages('ad accounts', `${root}/me/adaccounts`, query)) yield dataOf(mustOk(answer, 'ad accounts'), 'adaccounts');
+    },
     list,
-    insightsDaily: (since, until) => insightsDaily(since, until),
+    insights: (grain, since, until) => {
+      if (grain === 'weekly' && new Date(`${since}T00:00:00Z`).getUTCDay() !== 1) throw new AdhouseError('internal', `weekly insights must start on a Monday, got ${since}`);
+      if (grain === 'hourly' && since !== until) throw new AdhouseError('internal', `hourly insights are read one day at a time, got ${since}..${until}`);
+      return insights({ grain, since, until });
+    },
   };
 }

@@ -2,13 +2,16 @@
 // fake-server checklist of shared/api/facebook.md §10: versions (2635 for expired ones), tokens (190),
 // accounts and /me/adaccounts, structure edges with `fields` projection, cursor paging with `next` only when
 // more data exists, effective_status filtering (ARCHIVED/DELETED hidden unless listed, ad-only statuses refused
-// on campaigns), updated_time filtering, numbers as strings, sync and async insights (jobs walking their states),
-// usage headers on every answer, BUC blocks, too-many-rows, "reduce the amount of data", transient faults and
-// late conversions. Faults are switched on by name (BEHAVIOR.md lists them).
+// on campaigns), updated_time filtering, numbers as strings, sync and async insights (jobs walking their states)
+// by day, by N-day bucket (weekly) and by hour, usage headers on every answer, BUC blocks, too-many-rows,
+// "reduce the amount of data", transient faults and late conversions; optional latency and scaled worlds.
+// Faults are switched on by name (BEHAVIOR.md lists them).
 import type http from 'node:http';
-import { addDays, diffDays, isDay } from '../../src/runtime/dates.js';
-import { listen, readBody, type RunningSandbox, type SandboxOptions } from '../../src/runtime/sandbox.js';
-import { adDayStats, BUSINESS_TOKENS, FB_FAULT_ACCOUNTS, FB_SANDBOX_ACCOUNTS, fbWorld, type AdDay, type AdDayModifier, type FbWorld, type SbAccount, type SbAd, type SbAdset, type SbCampaign, type SbCreative } from './world.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { addDays, diffDays, isDay, minDay } from '../../src/runtime/dates.js';
+import { hashSeed, listen, readBody, seededRandom, type RunningSandbox, type SandboxOptions } from '../../src/runtime/sandbox.js';
+import { mondayOf } from './transform.js';
+import { adDayStats, adWeekStats, FB_FAULT_ACCOUNTS, FB_SANDBOX_ACCOUNTS, fbWorld, type AdDay, type AdDayModifier, type FbWorld, type SbAccount, type SbAd, type SbAdset, type SbCampaign, type SbCreative, type WorldShape } from './world.js';
 
 // ---- wire formats ---------------------------------------------------------------------------------
 
@@ -18,7 +21,21 @@ function money(cents: number): string {
 }
 const dec = (n: number) => n.toFixed(6);
 
-function insightWire(acct: SbAccount, ad: SbAd, adset: SbAdset, campaign: SbCampaign, date: string, s: AdDay): Record<string, unknown> {
+/** What one insights row reports, whatever its bucket (a day, a week, an hour). */
+interface WireStats {
+  impressions: number;
+  /** Absent under the hourly breakdown (no unique counts by hour). */
+  reach?: number;
+  clicks: number;
+  linkClicks: number;
+  spendCents: number;
+  actions: Array<[string, number]>;
+  actionValues: Array<[string, number]>;
+  /** Ad-level rankings; absent under the hourly breakdown. */
+  rankings?: { quality: string; engagement: string; conversion: string };
+}
+
+function insightWire(acct: SbAccount, ad: SbAd, adset: SbAdset, campaign: SbCampaign, dateStart: string, dateStop: string, s: WireStats, hour?: number): Record<string, unknown> {
   const row: Record<string, unknown> = {
     account_id: acct.id.slice(4),
     account_currency: acct.currency,
@@ -31,21 +48,23 @@ function insightWire(acct: SbAccount, ad: SbAd, adset: SbAdset, campaign: SbCamp
     objective: campaign.objective,
     optimization_goal: adset.goal,
     impressions: String(s.impressions),
-    reach: String(s.reach),
-    frequency: dec(s.impressions / s.reach),
     clicks: String(s.clicks),
     inline_link_clicks: String(s.linkClicks),
     spend: money(s.spendCents),
-    ctr: dec((s.clicks / s.impressions) * 100),
-    inline_link_click_ctr: dec((s.linkClicks / s.impressions) * 100),
-    cpm: dec((s.spendCents / 100 / s.impressions) * 1000),
-    quality_ranking: s.impressions >= 500 ? 'AVERAGE' : 'UNKNOWN',
-    engagement_rate_ranking: s.impressions >= 500 ? 'ABOVE_AVERAGE' : 'UNKNOWN',
-    conversion_rate_ranking: s.impressions >= 500 ? 'BELOW_AVERAGE_35' : 'UNKNOWN',
-    date_start: date,
-    date_stop: date,
+    date_start: dateStart,
+    date_stop: dateStop,
   };
   // Metrics that do not apply are omitted, not zero.
+  if (s.reach !== undefined && s.reach > 0) Object.assign(row, { reach: String(s.reach), frequency: dec(s.impressions / s.reach) });
+  if (s.impressions > 0) {
+    Object.assign(row, {
+      ctr: dec((s.clicks / s.impressions) * 100),
+      inline_link_click_ctr: dec((s.linkClicks / s.impressions) * 100),
+      cpm: dec((s.spendCents / 100 / s.impressions) * 1000),
+    });
+  }
+  if (s.rankings) Object.assign(row, { quality_ranking: s.rankings.quality, engagement_rate_ranking: s.rankings.engagement, conversion_rate_ranking: s.rankings.conversion });
+  if (hour !== undefined) row[HOURLY_BREAKDOWN] = `${p2(hour)}:00:00 - ${p2(hour)}:59:59`;
   if (s.clicks > 0) row.cpc = dec(s.spendCents / 100 / s.clicks);
   if (s.actions.length > 0) {
     row.actions = s.actions.map(([t, v]) => ({ action_type: t, value: String(v), '1d_click': String(v), '7d_click': String(v) }));
@@ -53,6 +72,88 @@ function insightWire(acct: SbAccount, ad: SbAd, adset: SbAdset, campaign: SbCamp
   }
   if (s.actionValues.length > 0) row.action_values = s.actionValues.map(([t, v]) => ({ action_type: t, value: String(v) }));
   return row;
+}
+
+const p2 = (n: number) => String(n).padStart(2, '0');
+const HOURLY_BREAKDOWN = 'hourly_stats_aggregated_by_advertiser_time_zone';
+
+/** Sums of several buckets' additive numbers (reach and rankings are not additive: the caller sets them). */
+function sumStats(parts: readonly WireStats[]): WireStats {
+  const out: WireStats = { impressions: 0, clicks: 0, linkClicks: 0, spendCents: 0, actions: [], actionValues: [] };
+  const actions = new Map<string, number>();
+  const values = new Map<string, number>();
+  for (const p of parts) {
+    out.impressions += p.impressions;
+    out.clicks += p.clicks;
+    out.linkClicks += p.linkClicks;
+    out.spendCents += p.spendCents;
+    for (const [t, v] of p.actions) actions.set(t, (actions.get(t) ?? 0) + v);
+    // Revenue is major units with cents: add in cents so sums stay exact.
+    for (const [t, v] of p.actionValues) values.set(t, (values.get(t) ?? 0) + Math.round(v * 100));
+  }
+  out.actions = [...actions];
+  out.actionValues = [...values].map(([t, c]) => [t, c / 100]);
+  return out;
+}
+
+/** The unique reach of some days of one week: the week's own overlap applied to those days (all days → the week's reach). */
+function restrictedReach(weekReach: number, weekDays: readonly number[], present: readonly number[]): number {
+  if (present.length === 0) return 0;
+  const max = (xs: readonly number[]) => xs.reduce((m, x) => Math.max(m, x), 0);
+  const sum = (xs: readonly number[]) => xs.reduce((a, x) => a + x, 0);
+  const spread = sum(weekDays) - max(weekDays);
+  const share = spread > 0 ? (weekReach - max(weekDays)) / spread : 1;
+  return max(present) + Math.round(share * (sum(present) - max(present)));
+}
+
+/** Cumulative shares of a day's 24 hours for one ad-day: an evening-heavy curve with some noise, deterministic. */
+function hourShares(seed: number, adId: string, date: string): number[] {
+  const r = seededRandom(hashSeed(seed, 'fb-hour', adId, date));
+  const w = Array.from({ length: 24 }, (_, h) => (0.3 + Math.max(0, Math.sin(((h - 6) / 24) * 2 * Math.PI)) + (h >= 18 && h <= 22 ? 0.6 : 0)) * (0.7 + 0.6 * r()));
+  const total = w.reduce((a, x) => a + x, 0);
+  let acc = 0;
+  return w.map((x, h) => (h === 23 ? 1 : (acc += x / total)));
+}
+
+/** Splits an integer total over the hours: floor of the cumulative share, so the hours sum to the total exactly. */
+function splitInt(total: number, cum: readonly number[]): number[] {
+  let prev = 0;
+  return cum.map((c) => {
+    const upTo = Math.floor(total * c);
+    const v = upTo - prev;
+    prev = upTo;
+    return v;
+  });
+}
+
+/**
+ * A day's numbers by the advertiser's hour: every additive number split with the same shares, so each
+ * sums to the day exactly. Off-Meta (pixel) actions are not served with the hourly breakdown (api notes §4).
+ */
+function hourlyStats(seed: number, ad: SbAd, date: string, day: WireStats): Array<{ hour: number; s: WireStats }> {
+  const cum = hourShares(seed, ad.id, date);
+  const onMeta = (t: string) => !t.startsWith('offsite_conversion.');
+  const per = (n: number) => splitInt(n, cum);
+  const impressions = per(day.impressions);
+  const clicks = per(day.clicks);
+  const linkClicks = per(day.linkClicks);
+  const spend = per(day.spendCents);
+  const actions = day.actions.filter(([t]) => onMeta(t)).map(([t, v]) => [t, per(v)] as const);
+  const values = day.actionValues.filter(([t]) => onMeta(t)).map(([t, v]) => [t, per(Math.round(v * 100))] as const);
+  const out: Array<{ hour: number; s: WireStats }> = [];
+  for (let h = 0; h < 24; h++) {
+    const s: WireStats = {
+      impressions: impressions[h]!,
+      clicks: clicks[h]!,
+      linkClicks: linkClicks[h]!,
+      spendCents: spend[h]!,
+      actions: actions.map(([t, v]) => [t, v[h]!] as [string, number]).filter(([, v]) => v > 0),
+      actionValues: values.map(([t, v]) => [t, v[h]! / 100] as [string, number]).filter(([, v]) => v > 0),
+    };
+    // An hour without anything to report has no row.
+    if (s.impressions > 0 || s.spendCents > 0 || s.clicks > 0 || s.actions.length > 0) out.push({ hour: h, s });
+  }
+  return out;
 }
 
 function campaignWire(acct: SbAccount, c: SbCampaign): Record<string, unknown> {
@@ -161,6 +262,8 @@ export interface FbSandboxCounters {
   campaignFiltered: number;
   /** Structure list requests filtered by updated_time (incremental passes). */
   incrementalLists: number;
+  /** /me/adaccounts pages served (discovery). */
+  adAccountLists: number;
 }
 
 export interface FbSandbox extends RunningSandbox {
@@ -181,10 +284,22 @@ export interface FbSandboxOptions extends SandboxOptions {
   reduceDataRows?: number;
   asOf?: string | null;
   modifier?: AdDayModifier;
+  /** A scaled world (fbWorld(seed, shape)); absent = the default five accounts. */
+  shape?: WorldShape;
+  /** Every answer waits this long first (a timer, so concurrent requests overlap as upstream ones do). */
+  latencyMs?: number;
+  /** Which accounts the account-bound faults hit (defaults: FB_FAULT_ACCOUNTS, the default world's ids). */
+  faultAccounts?: Partial<Record<keyof typeof FB_FAULT_ACCOUNTS, string>>;
 }
 
 const EXPIRED_VERSIONS_BELOW = 22;
+/**
+ * Page size caps. Meta documents no maximum `limit` (api notes §2); structure edges answer in small
+ * pages, insights pages of a few hundred rows are common (Airbyte asks 100 and halves on "reduce the
+ * amount of data"). Larger `limit` values are served at the cap, with `next` as usual.
+ */
 const MAX_LIMIT = 50;
+const MAX_INSIGHTS_LIMIT = 500;
 const AD_ONLY_STATUSES = new Set(['ADSET_PAUSED', 'DISAPPROVED', 'PENDING_REVIEW', 'PREAPPROVED', 'PENDING_BILLING_INFO', 'CAMPAIGN_PAUSED']);
 const HIDDEN_BY_DEFAULT = new Set(['ARCHIVED', 'DELETED']);
 const USAGE_WINDOW_MS = 10_000;
@@ -196,32 +311,57 @@ interface Job {
   polls: number;
   final: 'Job Completed' | 'Job Failed' | 'Job Skipped';
   error?: { code: number; subcode?: number; message: string };
-  rows: Array<Record<string, unknown>>;
+  /** The request, and the conversions' read day when it came in: the report is recomputed from these when not cached. */
+  params: URLSearchParams;
+  asOf: string | null;
   reads: number;
 }
 
+/**
+ * Reports kept in memory between their pages; others are recomputed (deterministic) when read. A report
+ * leaves the cache when its last page is served, so a long batch run holds a few reports, not all of them.
+ */
+const REPORT_CACHE = 16;
+
 export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox> {
   const { seed, faults } = options;
-  const world = fbWorld(seed);
+  const world = fbWorld(seed, options.shape);
+  const businessTokens = world.businessTokens;
+  const faultAccount = { ...FB_FAULT_ACCOUNTS, ...options.faultAccounts };
+  const latencyMs = options.latencyMs ?? 0;
   let asOf: string | null = options.asOf ?? null;
   const bucBlockMs = options.bucBlockMs ?? 1500;
   const tooManyRows = options.tooManyRows ?? 150;
   const reduceDataRows = options.reduceDataRows ?? 30;
-  const counters: FbSandboxCounters = { requests: 0, tokenRejected: 0, bucBlocks: 0, code17: 0, transient: 0, asyncJobs: 0, asyncFailed: 0, asyncSkipped: 0, earlyReads: 0, tooManyRows: 0, reduceData: 0, throttledAnswers: 0, campaignFiltered: 0, incrementalLists: 0 };
+  const counters: FbSandboxCounters = { requests: 0, tokenRejected: 0, bucBlocks: 0, code17: 0, transient: 0, asyncJobs: 0, asyncFailed: 0, asyncSkipped: 0, earlyReads: 0, tooManyRows: 0, reduceData: 0, throttledAnswers: 0, campaignFiltered: 0, incrementalLists: 0, adAccountLists: 0 };
   const calls = new Map<string, number[]>();
   const callCount = new Map<string, number>();
   const blockedUntil = new Map<string, number>();
   const jobs = new Map<string, Job>();
+  const reports = new Map<string, Array<Record<string, unknown>>>();
+  function cacheReport(id: string, rows: Array<Record<string, unknown>>): void {
+    reports.set(id, rows);
+    if (reports.size > REPORT_CACHE) reports.delete(reports.keys().next().value!);
+  }
+  function reportRows(job: Job): Array<Record<string, unknown>> {
+    const cached = reports.get(job.id);
+    if (cached) return cached;
+    const answer = insightRows(world.accounts.get(job.account)!, job.params, job.asOf);
+    const rows = typeof answer === 'string' ? [] : answer.rows;
+    cacheReport(job.id, rows);
+    return rows;
+  }
   const skippedKeys = new Set<string>();
   let jobSeq = 0;
   let trace = 0;
   /** Per-sandbox edits (the world itself is shared by every sandbox of the seed). */
   const adEdits = new Map<string, { name: string; updated: string }>();
-  const revoked = new Set(faults.has('revoked_token') ? [world.accounts.get(FB_FAULT_ACCOUNTS.revoked_token)!.token] : []);
+  const revokedAccount = faults.has('revoked_token') ? world.accounts.get(faultAccount.revoked_token) : undefined;
+  const revoked = new Set(revokedAccount ? [revokedAccount.token] : []);
 
   function tokenAccounts(token: string): string[] {
     const out: string[] = [];
-    for (const a of world.accounts.values()) if (a.token === token || (a.business && BUSINESS_TOKENS[a.business.id] === token)) out.push(a.id);
+    for (const a of world.accounts.values()) if (a.token === token || (a.business && businessTokens[a.business.id] === token)) out.push(a.id);
     return out;
   }
 
@@ -230,7 +370,7 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
     const list = (calls.get(account) ?? []).filter((t) => now - t < USAGE_WINDOW_MS);
     calls.set(account, list);
     let pct = (list.length / USAGE_BUDGET) * 100;
-    if (faults.has('throttle') && account === FB_FAULT_ACCOUNTS.throttle) {
+    if (faults.has('throttle') && account === faultAccount.throttle) {
       pct += 80 + (list.length % 15);
       counters.throttledAnswers++;
     }
@@ -266,8 +406,8 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
   }
 
   /** The whole dataset a list answer pages over, as `{data, paging}`, with `next` only when more exists. */
-  function paged(url: URL, items: Array<Record<string, unknown>>, base: string): unknown {
-    const limit = Math.min(MAX_LIMIT, Math.max(1, Number(url.searchParams.get('limit') ?? 25) || 25));
+  function paged(url: URL, items: Array<Record<string, unknown>>, base: string, maxLimit = MAX_LIMIT): { data: unknown[]; paging: { next?: string } } {
+    const limit = Math.min(maxLimit, Math.max(1, Number(url.searchParams.get('limit') ?? 25) || 25));
     const after = url.searchParams.get('after');
     const offset = after ? Number(Buffer.from(after, 'base64').toString('utf8').replace(/^o:/, '')) || 0 : 0;
     const page = items.slice(offset, offset + limit);
@@ -284,8 +424,11 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
     return { data: page, paging };
   }
 
-  /** Insight rows of one account for the request params, or an error text. */
-  function insightRows(acct: SbAccount, params: URLSearchParams): Array<Record<string, unknown>> | string {
+  /**
+   * Insight rows of one account for the request params, or an error text. `size` is what the data limits
+   * count: rows without the hourly breakdown (one per ad and bucket), an hour being a slice of its day.
+   */
+  function insightRows(acct: SbAccount, params: URLSearchParams, at: string | null): { rows: Array<Record<string, unknown>>; size: number } | string {
     let since: string;
     let until: string;
     try {
@@ -312,23 +455,79 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
       else return `unsupported filter ${f.field} ${f.operator}`;
     }
     const fields = topLevelFields(params.get('fields'));
-    const daily = (params.get('time_increment') ?? '1') === '1';
-    if (!daily) return 'this sandbox serves time_increment=1 only';
+    const increment = Number(params.get('time_increment') ?? '1');
+    if (!Number.isInteger(increment) || increment < 1 || increment > 90) return 'time_increment must be 1..90 in this sandbox';
+    const breakdowns = listParam(params.get('breakdowns')) ?? [];
+    const hourly = breakdowns.includes(HOURLY_BREAKDOWN);
+    if (breakdowns.some((b) => b !== HOURLY_BREAKDOWN)) return `unsupported breakdowns ${breakdowns.join(',')}`;
+    if (hourly && increment !== 1) return 'the hourly breakdown needs time_increment=1 in this sandbox';
     const adsets = new Map(acct.adsets.map((s) => [s.id, s]));
     const camps = new Map(acct.campaigns.map((c) => [c.id, c]));
     const rows: Array<Record<string, unknown>> = [];
+    let size = 0;
+    const push = (ad: SbAd, from: string, to: string, st: WireStats, hour?: number) => {
+      const full = insightWire(acct, ad, adsets.get(ad.adsetId)!, camps.get(ad.campaignId)!, from, to, st, hour);
+      rows.push(fields ? project(full, fields, hourly ? ['date_start', 'date_stop', HOURLY_BREAKDOWN] : ['date_start', 'date_stop']) : full);
+    };
     for (const ad of acct.ads) {
       // Without an ad.effective_status filter, archived and deleted ads are left out (their spend too).
       if (statuses ? !statuses.has(ad.status) : HIDDEN_BY_DEFAULT.has(ad.status)) continue;
       if (campaigns && !campaigns.has(ad.campaignId)) continue;
-      for (let d = since; d <= until; d = addDays(d, 1)) {
-        const s = adDayStats(seed, ad, d, asOf, options.modifier);
-        if (!s) continue;
-        const full = insightWire(acct, ad, adsets.get(ad.adsetId)!, camps.get(ad.campaignId)!, d, s);
-        rows.push(fields ? project(full, fields, ['date_start', 'date_stop']) : full);
+      // Buckets of `increment` days from `since`; the last one stops at `until` (Meta's time_increment).
+      for (let from = since; from <= until; from = addDays(from, increment)) {
+        const to = minDay(addDays(from, increment - 1), until);
+        if (hourly) {
+          const day = dayStats(ad, from, at);
+          if (day) size++;
+          if (day) for (const { hour, s: st } of hourlyStats(seed, ad, from, day)) push(ad, from, to, st, hour);
+          continue;
+        }
+        const st = bucketStats(ad, from, to, at);
+        if (st) size++;
+        if (st) push(ad, from, to, st);
       }
     }
-    return rows;
+    return { rows, size };
+  }
+
+  /** `at`: the day conversions are read on (asOf when the request came in). */
+  function dayStats(ad: SbAd, date: string, at: string | null): AdDay | null {
+    return adDayStats(seed, ad, date, at, options.modifier);
+  }
+
+  /**
+   * One ad's numbers for the bucket from..to: a day as the world has it; a full Monday week from adWeekStats
+   * (its unique reach and rankings); any other bucket (the running week) sums its days, with the reach of
+   * each Monday week it touches restricted to the days present (restrictedReach) and the rankings of its last week.
+   */
+  function bucketStats(ad: SbAd, from: string, to: string, at: string | null): WireStats | null {
+    if (from === to) return dayStats(ad, from, at);
+    const parts: Array<{ week: string; days: WireStats[] }> = [];
+    for (let d = from; d <= to; d = addDays(d, 1)) {
+      const week = mondayOf(d);
+      if (parts.at(-1)?.week !== week) parts.push({ week, days: [] });
+      const st = dayStats(ad, d, at);
+      if (st) parts.at(-1)!.days.push(st);
+    }
+    const present = parts.flatMap((p) => p.days);
+    if (present.length === 0) return null;
+    const out = sumStats(present);
+    let reach = 0;
+    let rankings: WireStats['rankings'];
+    for (const part of parts) {
+      if (part.days.length === 0) continue;
+      const w = adWeekStats(seed, ad, part.week, at, options.modifier);
+      if (!w) continue;
+      // A whole Monday week is the world's own week (its sums are the days' sums).
+      if (part.week === from && diffDays(from, to) === 6) return w;
+      rankings = w.rankings;
+      {
+        const weekDays: number[] = [];
+        for (let d = part.week; d <= addDays(part.week, 6); d = addDays(d, 1)) weekDays.push(dayStats(ad, d, at)?.reach ?? 0);
+        reach += restrictedReach(w.reach, weekDays, part.days.map((x) => x.reach!));
+      }
+    }
+    return { ...out, reach, rankings };
   }
 
   function listEdge(acct: SbAccount, edge: string, url: URL): Array<Record<string, unknown>> | { code: number; subcode?: number; message: string } {
@@ -358,6 +557,7 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
 
   const handler = async (req: http.IncomingMessage, res: http.ServerResponse, base: string): Promise<void> => {
     counters.requests++;
+    if (latencyMs > 0) await delay(latencyMs);
     const url = new URL(req.url ?? '/', base);
     const body = req.method === 'POST' ? await readBody(req) : '';
     const params = new URLSearchParams(url.search);
@@ -394,7 +594,7 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
     const n = account ? callCount.get(account)! : 0;
 
     // ---- faults that answer before the route ----
-    if (account && faults.has('buc_block') && account === FB_FAULT_ACCOUNTS.buc_block) {
+    if (account && faults.has('buc_block') && account === faultAccount.buc_block) {
       if (n === 8 && !blockedUntil.has(account)) blockedUntil.set(account, Date.now() + bucBlockMs);
       const until = blockedUntil.get(account) ?? 0;
       if (Date.now() < until) {
@@ -403,7 +603,7 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
         return send(res, 400, fbError(insights ? 80000 : 80004, `There have been too many calls ${insights ? 'from' : 'to'} this ad-account. Wait a bit and try again.`, { subcode: 2446079 }), usageHeaders(account, insights, Math.round(regainMin * 10000) / 10000, 105));
       }
     }
-    if (account && faults.has('code17') && account === FB_FAULT_ACCOUNTS.code17 && n % 4 === 1 && n <= 13) {
+    if (account && faults.has('code17') && account === faultAccount.code17 && n % 4 === 1 && n <= 13) {
       counters.code17++;
       return send(res, 400, fbError(17, 'User request limit reached', { subcode: 2446079 }), usageHeaders(account, insights, 0, 100));
     }
@@ -426,6 +626,7 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
 
     // ---- routes ----
     if (parts[0] === 'me' && parts[1] === 'adaccounts' && req.method === 'GET') {
+      counters.adAccountLists++;
       const list = allowed.map((id) => accountWire(world.accounts.get(id)!));
       return send(res, 200, paged(url, list, base), h);
     }
@@ -444,7 +645,9 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
           counters.earlyReads++;
           return send(res, 400, fbError(2601, 'Error accessing adreport job.', { subcode: 1815107, transient: true }), h);
         }
-        return send(res, 200, paged(url, job.rows, base), h);
+        const page = paged(url, reportRows(job), base, MAX_INSIGHTS_LIMIT);
+        if (!page.paging.next) reports.delete(job.id);
+        return send(res, 200, page, h);
       }
     }
     const acct = world.accounts.get(parts[0]!);
@@ -460,40 +663,42 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
       return send(res, 200, paged(url, items, base), h);
     }
     if (edge === 'insights') {
-      const rows = insightRows(acct, params);
-      if (typeof rows === 'string') return send(res, 400, fbError(100, `Invalid parameter: ${rows}`), h);
+      const answer = insightRows(acct, params, asOf);
+      if (typeof answer === 'string') return send(res, 400, fbError(100, `Invalid parameter: ${answer}`), h);
+      const { rows, size } = answer;
       if (req.method === 'POST') {
         counters.asyncJobs++;
         const id = `6${String(++jobSeq).padStart(15, '0')}`;
         const key = `${acct.id}|${params.get('time_range')}|${params.get('filtering')}`;
-        const j: Job = { id, account: acct.id, polls: 0, final: 'Job Completed', rows, reads: 0 };
+        const j: Job = { id, account: acct.id, polls: 0, final: 'Job Completed', params: new URLSearchParams(params), asOf, reads: 0 };
         const days = (() => {
           const tr = JSON.parse(params.get('time_range')!) as { since: string; until: string };
           return diffDays(tr.since, tr.until) + 1;
         })();
         if (faults.has('async_fail') && days > 10) {
           counters.asyncFailed++;
-          Object.assign(j, { final: 'Job Failed', rows: [], error: { code: 2, subcode: 1504043, message: 'An intermittent error occurred' } });
-        } else if (faults.has('too_many_rows') && rows.length > tooManyRows) {
+          Object.assign(j, { final: 'Job Failed', error: { code: 2, subcode: 1504043, message: 'An intermittent error occurred' } });
+        } else if (faults.has('too_many_rows') && size > tooManyRows) {
           counters.tooManyRows++;
-          Object.assign(j, { final: 'Job Failed', rows: [], error: { code: 100, subcode: 1487534, message: 'Too many rows' } });
+          Object.assign(j, { final: 'Job Failed', error: { code: 100, subcode: 1487534, message: 'Too many rows' } });
         } else if (faults.has('async_skip') && !skippedKeys.has(key)) {
           skippedKeys.add(key);
           counters.asyncSkipped++;
-          Object.assign(j, { final: 'Job Skipped', rows: [] });
+          Object.assign(j, { final: 'Job Skipped' });
         }
         jobs.set(id, j);
+        if (j.final === 'Job Completed') cacheReport(id, rows);
         return send(res, 200, { report_run_id: id }, h);
       }
-      if (faults.has('too_many_rows') && rows.length > tooManyRows) {
+      if (faults.has('too_many_rows') && size > tooManyRows) {
         counters.tooManyRows++;
         return send(res, 400, fbError(100, 'Please reduce the number of rows: Too many rows', { subcode: 1487534 }), h);
       }
-      if (faults.has('reduce_data') && rows.length > reduceDataRows) {
+      if (faults.has('reduce_data') && size > reduceDataRows) {
         counters.reduceData++;
         return send(res, 500, fbError(1, "Please reduce the amount of data you're asking for, then retry your request"), h);
       }
-      return send(res, 200, paged(url, rows, base), h);
+      return send(res, 200, paged(url, rows, base, MAX_INSIGHTS_LIMIT), h);
     }
     return send(res, 400, fbError(100, `Unknown edge ${edge}`), h);
   };
@@ -518,15 +723,19 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
   const env: Record<string, string> = {
     FB_API_URL: server.url,
     FB_API_VERSION: 'v24.0',
+    // Accounts of a business with a business token use it; the others carry their own token.
     FB_ACCOUNTS: JSON.stringify(
-      FB_SANDBOX_ACCOUNTS.map((s) => ({
-        id: s.id,
-        ...(s.business && BUSINESS_TOKENS[s.business.id] ? {} : { access_token: s.token }),
-        ...(s.business ? { business_id: s.business.id } : {}),
-        ...('label' in s ? { label: s.label } : {}),
-      })),
+      [...world.accounts.values()].map((a) => {
+        const label = options.shape ? undefined : (FB_SANDBOX_ACCOUNTS.find((s) => s.id === a.id) as { label?: string } | undefined)?.label;
+        return {
+          id: a.id,
+          ...(a.business && businessTokens[a.business.id] ? {} : { access_token: a.token }),
+          ...(a.business ? { business_id: a.business.id } : {}),
+          ...(label ? { label } : {}),
+        };
+      }),
     ),
-    FB_BUSINESS_TOKENS: JSON.stringify(BUSINESS_TOKENS),
+    FB_BUSINESS_TOKENS: JSON.stringify(businessTokens),
     // The fake is local and its async jobs finish in a few polls: no need to wait seconds between them.
     FB_POLL_MS: '20',
     FB_POLL_MAX_MS: '100',

@@ -2,7 +2,7 @@
 // Every number arrives as a JSON string (api notes §4); money in insights is major units, budgets minor.
 import { parseMoneyCents } from '../../src/marketing/money.js';
 import { utmFields, type UtmFields } from '../../src/marketing/utm.js';
-import { isDay } from '../../src/runtime/dates.js';
+import { addDays, diffDays, isDay, minDay } from '../../src/runtime/dates.js';
 
 export type Row = Record<string, unknown>;
 type Obj = Record<string, unknown>;
@@ -236,28 +236,75 @@ export interface InsightContext {
   accountId: string;
   /** The account currency (stg_fb_accounts); a row's account_currency wins when present. */
   currency: string;
+  /** The requested range (weekly: from the Monday the buckets start at). */
   since: string;
   until: string;
 }
 
-/** One ad-level daily insights row → a stg_fb_insights_daily row, or the reason it is rejected. */
-export function insightRow(ctx: InsightContext, raw: unknown): Row | string {
-  const r = obj(raw);
-  if (!r) return 'insights row is not an object';
+export type InsightGrain = 'daily' | 'weekly' | 'hourly';
+
+/** Where each grain's rows go; the key columns are the tables' ORDER BY (sql/migrations 0008, 0010). */
+export const INSIGHT_TABLES: Readonly<Record<InsightGrain, { table: string; key: readonly string[]; dateColumn: string }>> = {
+  daily: { table: 'stg_fb_insights_daily', key: ['account_id', 'ad_id', 'date'], dateColumn: 'date' },
+  // date_stop, not week_start, bounds the stored-hash lookup: the first bucket starts before the run window.
+  weekly: { table: 'stg_fb_insights_weekly', key: ['account_id', 'ad_id', 'week_start'], dateColumn: 'date_stop' },
+  hourly: { table: 'stg_fb_insights_hourly', key: ['account_id', 'ad_id', 'date', 'hour'], dateColumn: 'date' },
+};
+
+/** The Monday on or before a day: weekly buckets start there. */
+export function mondayOf(day: string): string {
+  return addDays(day, -((new Date(`${day}T00:00:00Z`).getUTCDay() + 6) % 7));
+}
+
+/** "00:00:00 - 00:59:59" (hourly_stats_aggregated_by_advertiser_time_zone) → 0; anything else → null. */
+export function parseHourRange(value: unknown): number | null {
+  if (typeof value !== 'string') return null;
+  const m = /^(\d{2}):00:00 - (\d{2}):59:59$/.exec(value.trim());
+  if (!m || m[1] !== m[2]) return null;
+  const h = Number(m[1]);
+  return h <= 23 ? h : null;
+}
+
+/** The bucket of a row per grain: its date columns, or why the row does not fit the request. */
+function bucketOf(ctx: InsightContext, r: Obj, grain: InsightGrain): Row | string {
   const date = r.date_start;
   if (typeof date !== 'string' || !isDay(date)) return `bad date_start ${JSON.stringify(date)}`;
-  if (r.date_stop !== undefined && r.date_stop !== date) return `not a daily row: ${date}..${String(r.date_stop)}`;
   if (date < ctx.since || date > ctx.until) return `date ${date} outside the requested window ${ctx.since}..${ctx.until}`;
+  if (grain !== 'weekly') {
+    if (r.date_stop !== undefined && r.date_stop !== date) return `not a daily row: ${date}..${String(r.date_stop)}`;
+    if (grain === 'daily') return { date };
+    const hour = parseHourRange(r.hourly_stats_aggregated_by_advertiser_time_zone);
+    if (hour === null) return `bad hour ${JSON.stringify(r.hourly_stats_aggregated_by_advertiser_time_zone)}`;
+    return { date, hour };
+  }
+  // Meta's 7-day buckets start at `since` (a Monday); the last one stops at `until` (the running week).
+  if (diffDays(ctx.since, date) % 7 !== 0) return `not a weekly bucket start: ${date} (buckets start at ${ctx.since})`;
+  const stop = r.date_stop;
+  const lastDay = minDay(addDays(date, 6), ctx.until);
+  if (typeof stop !== 'string' || !isDay(stop) || stop < date || stop > lastDay) return `bad date_stop ${JSON.stringify(stop)} for the week of ${date}`;
+  return { week_start: date, date_stop: stop };
+}
+
+/**
+ * One ad-level insights row of a grain → a row of its table (INSIGHT_TABLES), or the reason it is
+ * rejected. Hourly rows carry no reach, frequency or rankings (Meta does not serve them by hour).
+ */
+export function insightRow(ctx: InsightContext, raw: unknown, grain: InsightGrain = 'daily'): Row | string {
+  const r = obj(raw);
+  if (!r) return 'insights row is not an object';
+  const bucket = bucketOf(ctx, r, grain);
+  if (typeof bucket === 'string') return bucket;
   const adId = str(r.ad_id);
   if (!/^\d+$/.test(adId)) return `bad ad_id ${JSON.stringify(r.ad_id)}`;
+  const hourly = grain === 'hourly';
   const counts: Record<string, number> = {};
-  for (const k of ['impressions', 'reach', 'clicks', 'inline_link_clicks'] as const) {
+  for (const k of hourly ? (['impressions', 'clicks', 'inline_link_clicks'] as const) : (['impressions', 'reach', 'clicks', 'inline_link_clicks'] as const)) {
     const v = parseCount(r[k]);
     if (v === null) return `${k} is not a count: ${JSON.stringify(r[k])}`;
     counts[k] = v;
   }
   const decimals: Record<string, number> = {};
-  for (const k of ['frequency', 'ctr', 'inline_link_click_ctr', 'cpm', 'cpc'] as const) {
+  for (const k of hourly ? (['ctr', 'inline_link_click_ctr', 'cpm', 'cpc'] as const) : (['frequency', 'ctr', 'inline_link_click_ctr', 'cpm', 'cpc'] as const)) {
     const v = parseDecimal(r[k]);
     if (v === null) return `${k} is not a number: ${JSON.stringify(r[k])}`;
     decimals[k] = v;
@@ -273,7 +320,7 @@ export function insightRow(ctx: InsightContext, raw: unknown): Row | string {
   if (typeof costs === 'string') return costs;
   return {
     account_id: ctx.accountId,
-    date,
+    ...bucket,
     ad_id: adId,
     adset_id: str(r.adset_id),
     campaign_id: str(r.campaign_id),
@@ -287,9 +334,9 @@ export function insightRow(ctx: InsightContext, raw: unknown): Row | string {
     ...decimals,
     // A JSON number: ClickHouse 18.16 reads Decimal from JSONEachRow only as a number.
     spend: cents / 100,
-    quality_ranking: str(r.quality_ranking),
-    engagement_rate_ranking: str(r.engagement_rate_ranking),
-    conversion_rate_ranking: str(r.conversion_rate_ranking),
+    ...(hourly
+      ? {}
+      : { quality_ranking: str(r.quality_ranking), engagement_rate_ranking: str(r.engagement_rate_ranking), conversion_rate_ranking: str(r.conversion_rate_ranking) }),
     'actions.type': actions.type,
     'actions.value': actions.value,
     'action_values.type': values.type,
@@ -299,9 +346,21 @@ export function insightRow(ctx: InsightContext, raw: unknown): Row | string {
   };
 }
 
+/**
+ * An hourly row without the hour key and without impressions or spend: Meta sends such rows for days
+ * without delivery (singer-io fills a placeholder, Airbyte drops them). Nothing to store: skipped.
+ */
+export function isEmptyHourPlaceholder(raw: unknown): boolean {
+  const r = obj(raw);
+  if (!r || r.hourly_stats_aggregated_by_advertiser_time_zone !== undefined) return false;
+  return parseCount(r.impressions) === 0 && (r.spend === undefined || parseMoneyCents(r.spend) === 0);
+}
+
+/** The quarantine key of a row: account|ad|day (|hour for hourly rows). */
 export function insightKey(accountId: string, raw: unknown): string {
   const r = obj(raw);
-  return `${accountId}|${str(r?.ad_id)}|${str(r?.date_start)}`;
+  const hour = r?.hourly_stats_aggregated_by_advertiser_time_zone;
+  return `${accountId}|${str(r?.ad_id)}|${str(r?.date_start)}${hour === undefined ? '' : `|${str(hour)}`}`;
 }
 
 // ---- result families (CONTRACT.md) --------------------------------------------------------------
