@@ -142,6 +142,29 @@ describe('runLoader', () => {
     expect((await holding).status).toBe('success');
   });
 
+  it('never lets two clashing runs that start at the same moment both load (claim, then look again)', async () => {
+    let inside = 0;
+    let most = 0;
+    const busy = fakeLoader(async () => {
+      inside++;
+      most = Math.max(most, inside);
+      // Stay inside until the rival's claim and re-check are surely done: a query round trip on the server.
+      await wh.query('SELECT count() FROM meta_job_runs');
+      await wh.query('SELECT count() FROM meta_job_runs');
+      inside--;
+    });
+    for (let round = 0; round < 5; round++) {
+      const results = await Promise.allSettled([
+        runLoader(busy, { env: wh.env, since: '2026-04-01', until: '2026-04-01' }),
+        runLoader(busy, { env: wh.env, since: '2026-04-01', until: '2026-04-01', account: 'acc_a' }),
+      ]);
+      for (const r of results) if (r.status === 'rejected') expect(String(r.reason)).toMatch(/already loading/);
+    }
+    expect(most).toBe(1);
+    const left = await wh.query<{ c: string }>(`SELECT count() AS c FROM (SELECT run_id, argMax(status, _ver) AS s FROM meta_job_runs WHERE source = 'fake_source' GROUP BY run_id) WHERE s = 'running'`);
+    expect(left[0]!.c).toBe('0');
+  });
+
   it('flags a loader whose row accounting does not reconcile', async () => {
     const loader = fakeLoader(async (ctx) => {
       ctx.rowsRead(3);

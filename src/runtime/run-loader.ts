@@ -17,7 +17,7 @@ import { logger as sharedLogger, type Logger } from './logger.js';
 import { createProgress, silentProgress } from './progress.js';
 import { createQuarantine } from './quarantine.js';
 import { redactString } from './redact.js';
-import { HEARTBEAT_MS, markRunActive, newRunRecord, nextVersion, settleStaleRuns, writeRun, type RunRecord, type RunStatus } from './runs.js';
+import { HEARTBEAT_MS, latestRuns, markRunActive, newRunRecord, nextVersion, runIsDead, settleStaleRuns, writeRun, type RunRecord, type RunStatus } from './runs.js';
 import { createSink, type SinkOptions, type TableSink } from './sink.js';
 import { resolveWindow } from './window.js';
 
@@ -89,11 +89,13 @@ async function runWithClient(
   for (const run of interrupted) log.warn({ runId: run.run_id }, `marked run ${run.run_id} interrupted: its process is gone`);
   // Runs of different accounts of one source may overlap (the batch sync's workers); a whole-source run
   // overlaps with nothing of its source.
-  const clash = alive.find((r) => !req.account || !r.account || r.account === req.account);
-  if (clash) {
+  const clashes = (r: RunRecord) => !req.account || !r.account || r.account === req.account;
+  const alreadyLoading = (clash: RunRecord) => {
     const what = req.account && clash.account ? `${loader.name} ${clash.account}` : loader.name;
-    throw new AdhouseError('config', `${what} is already loading (run ${clash.run_id}, pid ${clash.pid} on ${clash.host}); a source never overlaps itself`);
-  }
+    return new AdhouseError('config', `${what} is already loading (run ${clash.run_id}, pid ${clash.pid} on ${clash.host}); a source never overlaps itself`);
+  };
+  const clash = alive.find(clashes);
+  if (clash) throw alreadyLoading(clash);
 
   const cursor = req.since || req.until ? null : await readCursor(client, loader.name, req.account ?? '');
   const window = resolveWindow(req, { lookbackDays: req.lookbackDays ?? settings.lookbackDays, includeToday: loader.includeToday, initialDays: loader.initialDays }, todayIn(rt.reportingTz), cursor);
@@ -106,6 +108,15 @@ async function runWithClient(
   );
   await writeRun(client, record);
   markRunActive(runId, true);
+  // Claim, then look again: two runs that passed the check above at the same moment both see each other's
+  // claim (or the later one sees the earlier), and a run that sees a rival yields. Both yielding is possible
+  // and harmless (the next schedule tick runs); both loading is not.
+  const rival = (await latestRuns(client, loader.name, 200)).find((r) => r.run_id !== runId && r.status === 'running' && !runIsDead(r) && clashes(r));
+  if (rival) {
+    markRunActive(runId, false);
+    await writeRun(client, { ...record, status: 'interrupted', finished_at: utcDateTime(), error_class: 'config', error_message: `yielded to run ${rival.run_id}, started at the same moment` });
+    throw alreadyLoading(rival);
+  }
   const started = Date.now();
   log.info({ runId, since: window.since, until: window.until, account: req.account }, `${loader.name}: loading ${window.since}..${window.until}`);
 
