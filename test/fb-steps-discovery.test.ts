@@ -4,11 +4,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { facebookAccounts } from '../loaders/facebook/accounts.js';
+import { discoveryFile, facebookAccounts } from '../loaders/facebook/accounts.js';
 import facebook, { planOf } from '../loaders/facebook/index.js';
 import { startSandbox, type FbSandbox } from '../loaders/facebook/sandbox.js';
 import { expectedFbDaily } from '../loaders/facebook/world.js';
 import type { LoaderDefinition } from '../src/runtime/contract.js';
+import { runtimeConfig } from '../src/config/runtime.js';
 import { runLoader } from '../src/runtime/run-loader.js';
 import { expectBalanced } from './support/run-assertions.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
@@ -145,9 +146,25 @@ describe('facebook account discovery', () => {
     expectBalanced(one);
     expect(one.tables.stg_fb_ads).toBe(sandbox.world.accounts.get('act_1002')!.ads.length);
     expect(sandbox.counters.adAccountLists).toBe(lists);
-    const refused = await runLoader(loader, { env: base, account: 'act_1002', since: SINCE, until: SINCE });
-    expect(refused.status).toBe('failed');
-    expect(refused.errorMessage).toMatch(/FB_ACCOUNTS has no account "act_1002" \(known: act_1001, act_3001\)/);
+
+    // FB_DISCOVER_ACCOUNTS=false (the batch sync plans with facebookAccounts(env, {discover: true})): a discovered
+    // --account still loads from the remembered discovery, without asking again.
+    const remembered = await runLoader(loader, { env: base, account: 'act_1002', since: '2026-01-12', until: '2026-01-12', params: { steps: ['daily'] } });
+    expectBalanced(remembered);
+    expect(sandbox.counters.adAccountLists).toBe(lists);
+    expect(remembered.tables.stg_fb_insights_daily).toBe(expectedFbDaily(SEED, 'act_1002', '2026-01-12', '2026-01-12')[0]!.rows);
+
+    // An account neither configured nor remembered is refused with one clear line, before any call.
+    const unknown = await runLoader(loader, { env: base, account: 'act_9999', since: SINCE, until: SINCE });
+    expect(unknown.status).toBe('failed');
+    expect(unknown.errorClass).toBe('config');
+    expect(unknown.errorMessage).toMatch(/FB_ACCOUNTS has no account "act_9999" \(known: act_1001, act_3001\), and no discovery of the last 24 h lists it/);
+    // Without a remembered discovery, the discovered account is unknown too.
+    rmSync(discoveryFile(path.join(runtimeConfig(base).stateDir, 'facebook')));
+    const forgotten = await runLoader(loader, { env: base, account: 'act_1002', since: SINCE, until: SINCE });
+    expect(forgotten.status).toBe('failed');
+    expect(forgotten.errorMessage).toMatch(/FB_ACCOUNTS has no account "act_1002"/);
+    expect(sandbox.counters.adAccountLists).toBe(lists);
   });
 });
 

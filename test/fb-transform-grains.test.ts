@@ -2,6 +2,7 @@
 // `until`), hour ranges, what the hourly grain leaves out, and the empty hourly placeholder rows.
 import { describe, expect, it } from 'vitest';
 import { INSIGHT_FIELDS } from '../loaders/facebook/api.js';
+import { insightRanges } from '../loaders/facebook/index.js';
 import { INSIGHT_TABLES, insightKey, insightRow, isEmptyHourPlaceholder, mondayOf, parseHourRange } from '../loaders/facebook/transform.js';
 
 const base = {
@@ -67,8 +68,24 @@ describe('facebook hourly rows', () => {
     expect(insightRow(ctx, keyless, 'hourly')).toMatch(/bad hour/);
   });
 
-  it('each grain has its table and key', () => {
-    expect(INSIGHT_TABLES.weekly).toEqual({ table: 'stg_fb_insights_weekly', key: ['account_id', 'ad_id', 'week_start'], dateColumn: 'date_stop' });
+  it('each grain has its table and key; the stored-hash lookup is bounded by a key column', () => {
+    expect(INSIGHT_TABLES.weekly).toEqual({ table: 'stg_fb_insights_weekly', key: ['account_id', 'ad_id', 'week_start'], dateColumn: 'week_start' });
+    for (const t of Object.values(INSIGHT_TABLES)) expect(t.key).toContain(t.dateColumn);
     expect(INSIGHT_TABLES.hourly.key).toEqual(['account_id', 'ad_id', 'date', 'hour']);
+  });
+});
+
+describe('facebook insight ranges per account', () => {
+  it('weekly: whole weeks up to the account\'s today; daily: the window; hourly: the account\'s yesterday and today', () => {
+    // A past window ending on a Wednesday: the last week is read through its Sunday.
+    expect(insightRanges({ since: '2026-01-01', until: '2026-01-14' }, '2026-11-22')).toEqual({
+      weekly: [{ since: '2025-12-29', until: '2026-01-18' }],
+      daily: [{ since: '2026-01-01', until: '2026-01-14' }],
+      hourly: [{ since: '2026-11-21', until: '2026-11-21' }, { since: '2026-11-22', until: '2026-11-22' }],
+    });
+    // The running week stops at the account's today (here a day behind the window's end).
+    expect(insightRanges({ since: '2026-01-01', until: '2026-01-14' }, '2026-01-13').weekly).toEqual([{ since: '2025-12-29', until: '2026-01-13' }]);
+    // A window wholly after the account's today (a Monday in the reporting zone, still Sunday there): no week yet.
+    expect(insightRanges({ since: '2026-01-19', until: '2026-01-19' }, '2026-01-18').weekly).toEqual([]);
   });
 });

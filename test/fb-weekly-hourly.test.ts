@@ -1,14 +1,14 @@
 // Weekly and hourly Facebook insights end to end: the sandbox -> the loader -> a real ClickHouse. Full
 // Monday weeks must equal the world's weekly ground truth (expectedFbWeekly, unique reach included) and
-// v_fb_weekly_results its results per family; the running (partial) week equals the sum of its days; today's
-// hourly rows add up to today's daily truth.
+// v_fb_weekly_results its results per family; a past window's last week is read whole (through its Sunday);
+// each account's hours of yesterday add up to the daily truth, today's to today's daily row so far.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import facebook from '../loaders/facebook/index.js';
 import { startSandbox, type FbSandbox } from '../loaders/facebook/sandbox.js';
 import { mondayOf } from '../loaders/facebook/transform.js';
 import { adDayStats, expectedFbDaily, expectedFbWeekly, FB_SANDBOX_ACCOUNTS, type FbWeekTruth } from '../loaders/facebook/world.js';
 import type { LoaderDefinition } from '../src/runtime/contract.js';
-import { addDays } from '../src/runtime/dates.js';
+import { addDays, formatInZone, todayIn } from '../src/runtime/dates.js';
 import { runLoader } from '../src/runtime/run-loader.js';
 import { expectBalanced } from './support/run-assertions.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
@@ -45,11 +45,12 @@ describe('facebook weekly insights', () => {
   let wh: Warehouse;
   let sandbox: FbSandbox;
   let env: Record<string, string>;
-  // Thursday .. Wednesday: the first bucket starts the Monday before, the last one is a partial week.
+  // Thursday .. Wednesday: the first bucket starts the Monday before, the last one runs to the Sunday after
+  // (the window is in the past: only the running week is ever partial).
   const SINCE = '2026-01-01';
   const UNTIL = '2026-01-28';
   const FIRST = mondayOf(SINCE);
-  const LAST_FULL = addDays(mondayOf(UNTIL), -7);
+  const LAST_FULL = mondayOf(UNTIL);
 
   beforeAll(async () => {
     wh = await freshWarehouse();
@@ -98,23 +99,10 @@ describe('facebook weekly insights', () => {
     expect(Number(st!.hidden)).toBeGreaterThan(0);
   });
 
-  it('the running week is the sum of its days so far, stopping at the window end', async () => {
-    const partial = mondayOf(UNTIL);
-    for (const a of ACCOUNTS) {
-      const days = expectedFbDaily(SEED, a, partial, UNTIL);
-      const [got] = await wh.query<{ rows: string; cents: string; impressions: string; clicks: string; stops: string[] }>(
-        `SELECT count() AS rows, toString(sum(toInt64(spend * 100))) AS cents, sum(impressions) AS impressions, sum(clicks) AS clicks,
-                groupUniqArray(toString(date_stop)) AS stops
-         FROM stg_fb_insights_weekly FINAL WHERE account_id = '${a}' AND week_start = toDate('${partial}')`,
-      );
-      expect(Number(got!.cents)).toBe(days.reduce((n, d) => n + d.spendCents, 0));
-      expect(Number(got!.impressions)).toBe(days.reduce((n, d) => n + d.impressions, 0));
-      expect(Number(got!.clicks)).toBe(days.reduce((n, d) => n + d.clicks, 0));
-      expect(got!.stops).toEqual([UNTIL]);
-      // Every ad delivering on one of those days has a row; unique reach between its largest day and the sum.
-      const ads = sandbox.world.accounts.get(a)!.ads.filter((ad) => [0, 1, 2].some((i) => adDayStats(SEED, ad, addDays(partial, i)) !== null));
-      expect(Number(got!.rows)).toBe(ads.length);
-    }
+  it('the last week of a past window ending mid-week is whole, through its Sunday', async () => {
+    const [got] = await wh.query<{ stops: string[] }>(`SELECT groupUniqArray(toString(date_stop)) AS stops FROM stg_fb_insights_weekly FINAL WHERE week_start = toDate('${LAST_FULL}')`);
+    expect(got!.stops).toEqual([addDays(LAST_FULL, 6)]);
+    expect(addDays(LAST_FULL, 6) > UNTIL).toBe(true);
   });
 
   it('a second weekly load writes nothing; the weekly view agrees with the table', async () => {
@@ -141,48 +129,66 @@ describe('facebook default pass with today: hourly insights', () => {
     await wh?.drop();
   });
 
-  it('no params: structure, weekly, daily and today by the hour; the hours add up to the day', async () => {
+  it('no params: structure, weekly, daily and each account\'s yesterday and today by the hour; the hours add up to the days', async () => {
     const env = { ...wh.env, ...sandbox.env, ...FAST, FB_ACCOUNTS: JSON.stringify([{ id: 'act_1001', business_id: '9001' }, { id: 'act_2001', access_token: 'fb-sb-2001' }, { id: 'act_3001', access_token: 'fb-sb-3001' }]) };
-    const s = await runLoader(loader, { env });
+    const accounts = ['act_1001', 'act_2001', 'act_3001'];
+    const zone = (a: string) => sandbox.world.accounts.get(a)!.timezone;
+    // Each account's local day and hour; the run must not straddle an hour turn (today's hours vs its daily row).
+    const clocks = () => accounts.map((a) => formatInZone(Date.now(), zone(a)).slice(0, 13)).join();
+    let stamp = clocks();
+    let s = await runLoader(loader, { env });
+    if (clocks() !== stamp) {
+      stamp = clocks();
+      s = await runLoader(loader, { env });
+    }
     expectBalanced(s);
-    const today = s.window.until;
-    for (const t of ['stg_fb_ads', 'stg_fb_insights_weekly', 'stg_fb_insights_daily', 'stg_fb_insights_hourly']) expect(s.tables[t], t).toBeGreaterThan(0);
-    const [range] = await wh.query<{ first: string; last: string; days: string }>(
-      `SELECT toString(min(week_start)) AS first, toString(max(date_stop)) AS last, (SELECT uniqExact(date) FROM stg_fb_insights_hourly) AS days FROM stg_fb_insights_weekly FINAL`,
-    );
-    expect(range).toEqual({ first: mondayOf(s.window.since), last: today, days: '1' });
+    for (const t of ['stg_fb_ads', 'stg_fb_insights_weekly', 'stg_fb_insights_daily', 'stg_fb_insights_hourly']) {
+      const [n] = await wh.query<{ n: string }>(`SELECT count() AS n FROM ${t}`);
+      expect(Number(n!.n), t).toBeGreaterThan(0);
+    }
 
-    for (const a of ['act_1001', 'act_2001', 'act_3001']) {
-      const [truth] = expectedFbDaily(SEED, a, today, today);
-      expect(truth, `${a} delivers today`).toBeDefined();
-      const [h] = await wh.query<{ ads: string; hours: string; cents: string; impressions: string; clicks: string; date: string }>(
-        `SELECT uniqExact(ad_id) AS ads, count() AS hours, toString(sum(toInt64(spend * 100))) AS cents, sum(impressions) AS impressions,
-                sum(clicks) AS clicks, toString(any(date)) AS date
-         FROM stg_fb_insights_hourly FINAL WHERE account_id = '${a}'`,
+    for (const a of accounts) {
+      const today = todayIn(zone(a));
+      const yesterday = addDays(today, -1);
+      const [range] = await wh.query<{ first: string; last: string; dates: string[] }>(
+        `SELECT toString(min(week_start)) AS first, toString(max(date_stop)) AS last,
+                (SELECT groupUniqArray(toString(date)) FROM stg_fb_insights_hourly WHERE account_id = '${a}') AS dates
+         FROM stg_fb_insights_weekly FINAL WHERE account_id = '${a}'`,
       );
-      expect({ ads: Number(h!.ads), cents: Number(h!.cents), impressions: Number(h!.impressions), clicks: Number(h!.clicks), date: h!.date }).toEqual({
-        ads: truth!.rows, cents: truth!.spendCents, impressions: truth!.impressions, clicks: truth!.clicks, date: today,
+      // The running week stops at the account's own today.
+      expect({ first: range!.first, last: range!.last }, a).toEqual({ first: mondayOf(s.window.since), last: today });
+      expect(range!.dates.every((d) => d === today || d === yesterday), a).toBe(true);
+
+      // Yesterday by the hour = the world's whole day; on-Meta results too, pixel (off-Meta) actions absent.
+      const [truth] = expectedFbDaily(SEED, a, yesterday, yesterday);
+      expect(truth, `${a} delivers on ${yesterday}`).toBeDefined();
+      const [h] = await wh.query<{ ads: string; hours: string; cents: string; impressions: string; clicks: string }>(
+        `SELECT uniqExact(ad_id) AS ads, count() AS hours, toString(sum(toInt64(spend * 100))) AS cents, sum(impressions) AS impressions, sum(clicks) AS clicks
+         FROM stg_fb_insights_hourly FINAL WHERE account_id = '${a}' AND date = toDate('${yesterday}')`,
+      );
+      expect({ ads: Number(h!.ads), cents: Number(h!.cents), impressions: Number(h!.impressions), clicks: Number(h!.clicks) }).toEqual({
+        ads: truth!.rows, cents: truth!.spendCents, impressions: truth!.impressions, clicks: truth!.clicks,
       });
       expect(Number(h!.hours)).toBeGreaterThan(truth!.rows);
-      // On-Meta results by the hour add up to the day's; pixel (off-Meta) actions are not served by the hour.
       const fam = await wh.query<{ family: string; total: number; offsite: string }>(
         `SELECT multiIf(optimization_goal = 'CONVERSATIONS', 'messages', optimization_goal = 'THRUPLAY', 'video_view', optimization_goal = 'LINK_CLICKS', 'click',
                         optimization_goal = 'LEAD_GENERATION', 'leadgen_form', 'other') AS family,
                 sum(arraySum(arrayMap((t, v) -> if(t IN ('onsite_conversion.total_messaging_connection', 'video_view', 'onsite_conversion.lead_grouped'), v, 0), actions.type, actions.value))
                     + if(optimization_goal = 'LINK_CLICKS', toFloat64(inline_link_clicks), 0)) AS total,
                 toString(sum(arrayCount(t -> startsWith(t, 'offsite_conversion.'), actions.type))) AS offsite
-         FROM stg_fb_insights_hourly FINAL WHERE account_id = '${a}' GROUP BY family`,
+         FROM stg_fb_insights_hourly FINAL WHERE account_id = '${a}' AND date = toDate('${yesterday}') GROUP BY family`,
       );
       for (const f of fam) {
         expect(f.offsite).toBe('0');
         if (f.family !== 'other') expect(Number(f.total), `${a} ${f.family}`).toBe(truth!.results[f.family as 'messages'] ?? 0);
       }
+      // Today so far: the hours add up to today's daily row (also cut at the account's local hour).
+      const [dayTotal] = await wh.query<{ hourly: string; daily: string }>(
+        `SELECT (SELECT toString(sum(toInt64(spend * 100))) FROM stg_fb_insights_hourly FINAL WHERE account_id = '${a}' AND date = toDate('${today}')) AS hourly,
+                (SELECT toString(sum(toInt64(spend * 100))) FROM stg_fb_insights_daily FINAL WHERE account_id = '${a}' AND date = toDate('${today}')) AS daily`,
+      );
+      expect(dayTotal!.hourly, a).toBe(dayTotal!.daily);
     }
-    const [dayTotal] = await wh.query<{ hourly: string; daily: string }>(
-      `SELECT (SELECT toString(sum(toInt64(spend * 100))) FROM stg_fb_insights_hourly FINAL) AS hourly,
-              (SELECT toString(sum(toInt64(spend * 100))) FROM stg_fb_insights_daily FINAL WHERE date = toDate('${today}')) AS daily`,
-    );
-    expect(dayTotal!.hourly).toBe(dayTotal!.daily);
   });
 });
 

@@ -119,3 +119,52 @@ describe('insert sink over a whole-table scope', () => {
     }
   });
 });
+
+describe('insert sink with an explicit lookup range on a key column', () => {
+  it('compares with the newest stored version of a key even when a non-key date moved out of the window', async () => {
+    // A weekly bucket: key (id, week_start), date_stop changes between versions (a partial week, then the
+    // whole one, then a partial one again). The run window starts mid-week, after the partial date_stop.
+    const wh = await freshWarehouse();
+    try {
+      await wh.client.command({
+        query: `CREATE TABLE weeks (id UInt64, week_start Date, date_stop Date, v UInt32, _hash UInt64, _deleted UInt8 DEFAULT 0, _ver UInt64, _loaded_at DateTime('UTC'), _run_id String)
+                ENGINE = ReplacingMergeTree(_ver) ORDER BY (id, week_start)`,
+      });
+      const full = { id: 1, week_start: '2026-01-12', date_stop: '2026-01-18', v: 7 };
+      const partial = { id: 1, week_start: '2026-01-12', date_stop: '2026-01-14', v: 3 };
+      const window = { since: '2026-01-16', until: '2026-01-25' };
+      let version = 1;
+      const make = (skipUnchanged: { key: string[]; dateColumn: string; since?: string; until?: string }) =>
+        createSink({ client: wh.client, table: 'weeks', runId: `r${version}`, version: version++, batchRows: 100, flushMs: 1000, window }, { skipUnchanged });
+      for (const row of [full, partial]) {
+        const s = make({ key: ['id', 'week_start'], dateColumn: 'week_start', since: '2026-01-12', until: '2026-01-25' });
+        await s.write(row);
+        await s.flush();
+        expect(s.written).toBe(1);
+      }
+      const stored = async () => (await wh.query<{ d: string }>(`SELECT toString(date_stop) AS d FROM weeks FINAL WHERE id = 1`))[0]!.d;
+      expect(await stored()).toBe('2026-01-14');
+
+      // By the non-key date_stop within the window the partial (newest) version is out of the lookup and
+      // the stale full one matches the incoming row: the repair would be skipped.
+      const byStop = make({ key: ['id', 'week_start'], dateColumn: 'date_stop' });
+      await byStop.write(full);
+      expect([byStop.skipped, byStop.written]).toEqual([1, 0]);
+
+      // By the key column over the buckets' own range, the newest version is compared and the row is written.
+      const byWeek = make({ key: ['id', 'week_start'], dateColumn: 'week_start', since: '2026-01-12', until: window.until });
+      await byWeek.write(full);
+      await byWeek.flush();
+      expect([byWeek.skipped, byWeek.written]).toEqual([0, 1]);
+      expect(await stored()).toBe('2026-01-18');
+
+      // And once repaired, the same row is unchanged.
+      const again = make({ key: ['id', 'week_start'], dateColumn: 'week_start', since: '2026-01-12', until: window.until });
+      await again.write(full);
+      await again.flush();
+      expect([again.skipped, again.written]).toEqual([1, 0]);
+    } finally {
+      await wh.drop();
+    }
+  });
+});

@@ -73,9 +73,24 @@ export function configuredAccounts(c: AccountsConfig): FbAccountTarget[] {
   });
 }
 
-/** Every distinct configured token: the accounts' own, then the businesses'. */
-function configuredTokens(c: AccountsConfig, configured: readonly FbAccountTarget[]): string[] {
-  return [...new Set([...configured.map((a) => a.token), ...Object.values(c.FB_BUSINESS_TOKENS ?? {})])];
+/** Every distinct configured token: the accounts' own, then the businesses'; `where` names it without its value. */
+function configuredTokens(c: AccountsConfig, configured: readonly FbAccountTarget[]): Array<{ token: string; where: string }> {
+  const out = new Map<string, string>();
+  for (const a of configured) if (!out.has(a.token)) out.set(a.token, a.businessId && c.FB_BUSINESS_TOKENS?.[a.businessId] === a.token ? `FB_BUSINESS_TOKENS["${a.businessId}"]` : `the access_token of ${a.id}`);
+  for (const [business, token] of Object.entries(c.FB_BUSINESS_TOKENS ?? {})) if (!out.has(token)) out.set(token, `FB_BUSINESS_TOKENS["${business}"]`);
+  return [...out].map(([token, where]) => ({ token, where }));
+}
+
+/** A configured token /me/adaccounts refused (190, permissions): named by position and place, never by value. */
+export interface RefusedToken {
+  /** 1-based, in configuredTokens order. */
+  position: number;
+  /** Where it is configured: `FB_BUSINESS_TOKENS["<business>"]` or `the access_token of act_<n>`. */
+  where: string;
+  /** The refusal (token_invalid). */
+  error: unknown;
+  /** Accounts that will load with it and fail loudly: configured ones and those remembered from earlier discoveries. */
+  accounts: string[];
 }
 
 export interface DiscoverOptions {
@@ -86,14 +101,14 @@ export interface DiscoverOptions {
 
 /**
  * The configured accounts plus those /me/adaccounts returns for each configured token (paged). A configured
- * account keeps its configured token; a discovered one takes the first token that listed it. A token that
- * is refused (190, permissions) discovers nothing and is logged: its configured accounts still fail loudly
- * when they load. Other errors (network after retries) fail the discovery.
+ * account keeps its configured token; a discovered one takes the first token that listed it. A refused
+ * token (190, permissions) lists nothing and is returned in `refused`; other errors fail the discovery.
  */
-export async function discoverAccounts(c: AccountsConfig, configured: readonly FbAccountTarget[], opts: DiscoverOptions): Promise<FbAccountTarget[]> {
+export async function discoverAccounts(c: AccountsConfig, configured: readonly FbAccountTarget[], opts: DiscoverOptions): Promise<{ targets: FbAccountTarget[]; refused: RefusedToken[] }> {
   const out = [...configured];
+  const refused: RefusedToken[] = [];
   const byId = new Map(out.map((a) => [a.id, a]));
-  for (const [i, token] of configuredTokens(c, configured).entries()) {
+  for (const [i, { token, where }] of configuredTokens(c, configured).entries()) {
     const api = createFbApi({
       http: opts.http,
       baseUrl: c.FB_API_URL,
@@ -129,11 +144,10 @@ export async function discoverAccounts(c: AccountsConfig, configured: readonly F
       }
     } catch (err) {
       if (errorClassOf(err) !== 'token_invalid') throw err;
-      // The token's position, never the token itself.
-      opts.log?.warn({ token: i + 1, errorClass: 'token_invalid' }, `facebook discovery: configured token #${i + 1} was refused: ${err instanceof Error ? err.message : String(err)}`);
+      refused.push({ position: i + 1, where, error: err, accounts: configured.filter((a) => a.token === token).map((a) => a.id) });
     }
   }
-  return out;
+  return { targets: out, refused };
 }
 
 // ---- what discovery found, remembered between runs ----------------------------------------------
@@ -156,28 +170,90 @@ export async function rememberDiscovery(stateDir: string, targets: readonly FbAc
   await writeStateFile(discoveryFile(stateDir), { at: Date.now(), accounts } satisfies DiscoveryFile);
 }
 
+async function readDiscovery(stateDir: string): Promise<DiscoveryFile | null> {
+  const file = await readStateFile<DiscoveryFile>(discoveryFile(stateDir));
+  return file && Array.isArray(file.accounts) ? file : null;
+}
+
 /** A discovered account from a recent discovery, with its token still configured; else null. */
 export async function rememberedAccount(c: AccountsConfig, configured: readonly FbAccountTarget[], stateDir: string, id: string, now = Date.now()): Promise<FbAccountTarget | null> {
-  const file = await readStateFile<DiscoveryFile>(discoveryFile(stateDir));
-  if (!file || !Array.isArray(file.accounts) || now - Number(file.at) > DISCOVERY_MAX_AGE_MS) return null;
+  const file = await readDiscovery(stateDir);
+  if (!file || now - Number(file.at) > DISCOVERY_MAX_AGE_MS) return null;
   const hit = file.accounts.find((a) => a.id === id);
-  const token = hit ? configuredTokens(c, configured).find((t) => tokenTag(t) === hit.tokenTag) : undefined;
+  const token = hit ? configuredTokens(c, configured).find((t) => tokenTag(t.token) === hit.tokenTag)?.token : undefined;
   return hit && token ? { id, businessId: hit.businessId, token, discovered: true } : null;
+}
+
+export interface ResolveOptions extends DiscoverOptions {
+  /** Ask /me/adaccounts of every configured token (FB_DISCOVER_ACCOUNTS, or the caller's override). */
+  discover: boolean;
+  /** STATE_DIR/facebook: where the last discovery is remembered. */
+  stateDir: string;
+  /** One account only (--account): a configured or remembered one needs no discovery. */
+  account?: string;
+}
+
+/**
+ * The accounts of a load, and the tokens discovery found refused: the one path of the loader and of
+ * facebookAccounts (the batch sync's plan). An --account that is neither configured nor remembered from a
+ * discovery of the last 24 h is discovered when `discover`, else a config error saying how to find it.
+ * A refused token's accounts remembered from an earlier discovery (any age) are put back with it, so they
+ * fail loudly when they load instead of vanishing; a refused token that covers no account is in `refused`
+ * with no accounts (the loader fails the run for it).
+ */
+export async function resolveAccounts(c: AccountsConfig, opts: ResolveOptions): Promise<{ targets: FbAccountTarget[]; refused: RefusedToken[] }> {
+  const configured = configuredAccounts(c);
+  if (opts.account) {
+    const known = configured.find((a) => a.id === opts.account) ?? (await rememberedAccount(c, configured, opts.stateDir, opts.account));
+    if (known) return { targets: [known], refused: [] };
+    if (!opts.discover) {
+      const ids = configured.map((a) => a.id).join(', ') || 'none';
+      throw new AdhouseError('config', `FB_ACCOUNTS has no account "${opts.account}" (known: ${ids}), and no discovery of the last 24 h lists it (set FB_DISCOVER_ACCOUNTS=true, or plan with discovery first)`);
+    }
+  }
+  if (!opts.discover) return { targets: configured, refused: [] };
+  const { targets, refused } = await discoverAccounts(c, configured, opts);
+  opts.log?.info({ configured: configured.length, discovered: targets.length - configured.length }, `facebook: ${targets.length - configured.length} accounts discovered through /me/adaccounts`);
+  if (refused.length > 0) {
+    const file = await readDiscovery(opts.stateDir);
+    const tokens = configuredTokens(c, configured);
+    for (const r of refused) {
+      const tag = tokenTag(tokens[r.position - 1]!.token);
+      for (const a of file?.accounts ?? []) {
+        if (a.tokenTag !== tag || targets.some((t) => t.id === a.id)) continue;
+        targets.push({ id: a.id, businessId: a.businessId, token: tokens[r.position - 1]!.token, discovered: true });
+        r.accounts.push(a.id);
+      }
+      const message = r.error instanceof Error ? r.error.message : String(r.error);
+      opts.log?.error({ token: r.position, errorClass: 'token_invalid', accounts: r.accounts }, `facebook discovery: token #${r.position} (${r.where}) was refused: ${message}; ${r.accounts.length > 0 ? `its accounts ${r.accounts.join(', ')} will fail` : 'no account is known for it'}`);
+    }
+  }
+  await rememberDiscovery(opts.stateDir, targets);
+  if (opts.account) {
+    const hit = targets.find((t) => t.id === opts.account);
+    if (hit) return { targets: [hit], refused: [] };
+    const ids = targets.map((a) => a.id).join(', ') || 'none';
+    const lost = refused.filter((r) => r.accounts.length === 0).map((r) => `token #${r.position} (${r.where}) was refused`);
+    throw new AdhouseError(lost.length > 0 ? 'token_invalid' : 'config', `FB_ACCOUNTS and discovery have no account "${opts.account}" (known: ${ids})${lost.length > 0 ? `; ${lost.join('; ')}` : ''}`);
+  }
+  return { targets, refused };
 }
 
 /**
  * The accounts a Facebook load would cover: FB_ACCOUNTS, plus (with `discover`, or FB_DISCOVER_ACCOUNTS=true)
- * the accounts /me/adaccounts lists for the configured tokens. For the batch sync's plan.
+ * the accounts /me/adaccounts lists for the configured tokens, and those remembered for a refused token (they
+ * fail in their own runs). For the batch sync's plan; `onRefused` hears of every refused token (a refused
+ * token with no account is otherwise only logged: there is no account to fail).
  */
-export async function facebookAccounts(env: Env, opts: { discover?: boolean; signal?: AbortSignal; log?: Logger } = {}): Promise<FbAccountRef[]> {
+export async function facebookAccounts(env: Env, opts: { discover?: boolean; signal?: AbortSignal; log?: Logger; onRefused?: (r: RefusedToken) => void } = {}): Promise<FbAccountRef[]> {
   const c = parseEnv(accountsEnv.superRefine(checkAccounts), env);
-  const configured = configuredAccounts(c);
-  const discover = opts.discover ?? c.FB_DISCOVER_ACCOUNTS;
-  let targets = configured;
-  if (discover) {
-    targets = await discoverAccounts(c, configured, { http: discoveryHttp(env, opts.signal, opts.log), log: opts.log });
-    await rememberDiscovery(path.join(runtimeConfig(env).stateDir, 'facebook'), targets);
-  }
+  const { targets, refused } = await resolveAccounts(c, {
+    discover: opts.discover ?? c.FB_DISCOVER_ACCOUNTS,
+    stateDir: path.join(runtimeConfig(env).stateDir, 'facebook'),
+    http: discoveryHttp(env, opts.signal, opts.log),
+    log: opts.log,
+  });
+  for (const r of refused) opts.onRefused?.(r);
   return targets.map(({ id, businessId, label }) => ({ id, businessId, ...(label ? { label } : {}) }));
 }
 

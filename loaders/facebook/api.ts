@@ -7,7 +7,7 @@ import { AdhouseError } from '../../src/runtime/errors.js';
 import type { HttpClient, HttpResponse } from '../../src/runtime/http.js';
 import { redactString } from '../../src/runtime/redact.js';
 import type { Logger } from '../../src/runtime/logger.js';
-import type { InsightGrain } from './transform.js';
+import { HOURLY_BREAKDOWN, type InsightGrain } from './transform.js';
 
 // ---- usage headers ----------------------------------------------------------------------------
 
@@ -138,7 +138,6 @@ export const FIELDS = {
 
 // Insight grains share one code path: daily = time_increment 1; weekly = time_increment 7 from a Monday
 // (Meta's buckets start at `since`, so a date split keeps whole weeks); hourly = one day by the advertiser's hour.
-export const HOURLY_BREAKDOWN = 'hourly_stats_aggregated_by_advertiser_time_zone';
 /** Unique counts (reach, frequency) and rankings are not served with the hourly breakdown: never ask for them. */
 const NOT_HOURLY = new Set(['reach', 'frequency', 'quality_ranking', 'engagement_rate_ranking', 'conversion_rate_ranking']);
 export const INSIGHT_FIELDS: Readonly<Record<InsightGrain, readonly string[]>> = {
@@ -191,7 +190,7 @@ export interface FbApi {
    */
   insights(grain: InsightGrain, since: string, until: string): AsyncGenerator<InsightPage>;
   /** Calls made and what happened, for logs and tests. */
-  readonly stats: { calls: number; throttledMs: number; splits: number; asyncJobs: number; asyncRetries: number };
+  readonly stats: { calls: number; throttledMs: number; splits: number; asyncJobs: number; asyncRetries: number; limitHalvings: number };
 }
 
 type Answer = { ok: true; json: Record<string, unknown> } | { ok: false; split: SplitSignal };
@@ -199,7 +198,7 @@ type Answer = { ok: true; json: Record<string, unknown> } | { ok: false; split: 
 export function createFbApi(opts: FbApiOptions): FbApi {
   const { http } = opts;
   const root = `${opts.baseUrl}/${opts.version}`;
-  const stats = { calls: 0, throttledMs: 0, splits: 0, asyncJobs: 0, asyncRetries: 0 };
+  const stats = { calls: 0, throttledMs: 0, splits: 0, asyncJobs: 0, asyncRetries: 0, limitHalvings: 0 };
   const insightsLimit = opts.insightsPageLimit ?? opts.pageLimit;
   /** Calls of this account wait until then: set from usage headers (slow-down, BUC block). */
   let pauseUntil = 0;
@@ -260,12 +259,32 @@ export function createFbApi(opts: FbApiOptions): FbApi {
     throw new AdhouseError('config', `Facebook ${what}: ${a.split.reason}`);
   }
 
-  /** Follows `paging.next` until it is absent (never infers the end from a short page). */
-  async function* pages(what: string, firstUrl: string, query: Record<string, string | number>): AsyncGenerator<{ answer: Answer }> {
+  /**
+   * Follows `paging.next` until it is absent (never infers the end from a short page). A "reduce the amount
+   * of data" answer on a page from `halveFrom` on (0: any page) asks the same page again (same cursor) with
+   * half the `limit`, which the following pages keep; below that page the answer goes to the caller (a sync
+   * insights request splits its dates instead, nothing having been read yet).
+   */
+  async function* pages(what: string, firstUrl: string, query: Record<string, string | number>, halveFrom = 0): AsyncGenerator<{ answer: Answer }> {
     let url = firstUrl;
     let q: Record<string, string | number> | undefined = query;
-    for (;;) {
+    let limit = Number(query.limit);
+    for (let page = 0; ; page++) {
       const answer = await call(what, url, q);
+      if (!answer.ok && page >= halveFrom) {
+        if (!(limit > 1)) throw new AdhouseError('upstream_5xx', `Facebook ${what}: ${answer.split.reason}, even one row per page`);
+        limit = Math.floor(limit / 2);
+        stats.limitHalvings++;
+        opts.log?.info({ account: opts.accountId, what, limit, reason: answer.split.reason }, `facebook ${opts.accountId}: ${what}: asking ${limit} rows per page`);
+        if (q) q = { ...q, limit };
+        else {
+          const u = new URL(url);
+          u.searchParams.set('limit', String(limit));
+          url = u.toString();
+        }
+        page--;
+        continue;
+      }
       yield { answer };
       if (!answer.ok) return;
       const next = (answer.json.paging as { next?: unknown } | undefined)?.next;
@@ -324,10 +343,13 @@ export function createFbApi(opts: FbApiOptions): FbApi {
     campaigns?: string[];
   }
 
-  /** Sync GET: pages are yielded as they come. A split answer ends the request (pages already yielded stay). */
+  /**
+   * Sync GET: pages are yielded as they come. A split answer on the first page ends the request (split by
+   * dates, then campaigns); on a later one the rest is read with smaller pages, so no row is read twice.
+   */
   async function* syncInsights(q: InsightQuery, out: { outcome?: Outcome }): AsyncGenerator<InsightPage> {
     const { since, until } = q;
-    for await (const { answer } of pages(`${q.grain} insights`, `${root}/${opts.accountId}/insights`, insightParams(q))) {
+    for await (const { answer } of pages(`${q.grain} insights`, `${root}/${opts.accountId}/insights`, insightParams(q), 1)) {
       if (!answer.ok) {
         out.outcome = { done: false, reason: answer.split.reason };
         return;

@@ -3,14 +3,14 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { envInt } from '../../src/config/env.js';
-import { todayIn } from '../../src/runtime/dates.js';
+import { addDays, minDay, todayIn } from '../../src/runtime/dates.js';
 import { defineLoader, type LoaderContext } from '../../src/runtime/contract.js';
 import { AdhouseError, errorClassOf } from '../../src/runtime/errors.js';
 import { readStateFile, safeFileName, writeStateFile } from '../../src/runtime/state-file.js';
 import type { TableSink } from '../../src/runtime/sink.js';
-import { accountsEnvShape, checkAccounts, configuredAccounts, discoverAccounts, rememberDiscovery, rememberedAccount, type FbAccountTarget } from './accounts.js';
+import { accountsEnvShape, checkAccounts, resolveAccounts, type FbAccountTarget } from './accounts.js';
 import { createFbApi, type Entity, type FbApi } from './api.js';
-import { accountRow, adRow, adsetRow, campaignRow, creativeLink, creativeRow, INSIGHT_TABLES, insightKey, insightRow, isEmptyHourPlaceholder, mondayOf, type CreativeUtm, type InsightGrain } from './transform.js';
+import { accountRow, adRow, adsetRow, campaignRow, creativeLink, creativeRow, INSIGHT_TABLES, insightKey, insightRow, isEmptyHourPlaceholder, mondayOf, sundayOf, type CreativeUtm, type InsightGrain } from './transform.js';
 
 const config = z
   .object({
@@ -52,7 +52,7 @@ export type FbParams = z.infer<typeof paramsSchema>;
 interface Plan {
   steps: ReadonlySet<FbStep>;
   structure: 'full' | 'auto';
-  /** The day hourly insights are read for (today in the reporting zone). */
+  /** Today in the reporting zone: whether the default pass reads hours; accounts read their own yesterday and today. */
   today: string;
 }
 
@@ -102,22 +102,34 @@ export default defineLoader({
   config,
   async run(ctx) {
     const plan = planOf(ctx.params, ctx.window, todayIn(ctx.reportingTz));
-    const accounts = await accountsOf(ctx);
-    const insightSink = (grain: InsightGrain) => {
-      const t = INSIGHT_TABLES[grain];
-      return ctx.sink(t.table, { skipUnchanged: { key: t.key, dateColumn: t.dateColumn } });
-    };
+    const { targets: accounts, refused } = await resolveAccounts(ctx.config, {
+      discover: ctx.config.FB_DISCOVER_ACCOUNTS,
+      stateDir: ctx.stateDir,
+      account: ctx.account,
+      http: ctx.http,
+      pageLimit: ctx.config.FB_PAGE_LIMIT,
+      log: ctx.log,
+    });
     const sinks: Sinks = {
       accounts: ctx.sink('stg_fb_accounts', { skipUnchanged: { key: ['account_id'] } }),
       campaign: ctx.sink('stg_fb_campaigns', { skipUnchanged: { key: ['account_id', 'campaign_id'] } }),
       adset: ctx.sink('stg_fb_adsets', { skipUnchanged: { key: ['account_id', 'adset_id'] } }),
       ad: ctx.sink('stg_fb_ads', { skipUnchanged: { key: ['account_id', 'ad_id'] } }),
       creative: ctx.sink('stg_fb_creatives', { skipUnchanged: { key: ['account_id', 'creative_id'] } }),
-      insights: { daily: insightSink('daily'), weekly: insightSink('weekly'), hourly: insightSink('hourly') },
+      insights: {
+        daily: insightSink(ctx, 'daily', ctx.window),
+        // The weekly buckets' own range: they start on the Monday before the window.
+        weekly: insightSink(ctx, 'weekly', { since: mondayOf(ctx.window.since), until: ctx.window.until }),
+        // Yesterday and today in each account's zone: within a few days of the reporting zone's today.
+        hourly: insightSink(ctx, 'hourly', { since: addDays(plan.today, -3), until: addDays(plan.today, 2) }),
+      },
     };
     // One account's failure (a revoked token, a block longer than HTTP_MAX_WAIT_MS) does not stop the others;
     // the run fails at the end, naming every failed account, with the class of the most serious failure.
-    const failures: Array<{ account: string; err: unknown }> = [];
+    // A refused discovery token that covers no account is a failure of its own (named by position, not value).
+    const failures: Array<{ account: string; err: unknown }> = refused
+      .filter((r) => r.accounts.length === 0)
+      .map((r) => ({ account: `discovery token #${r.position} (${r.where}, no account known for it)`, err: r.error }));
     for (const account of accounts) {
       if (ctx.signal.aborted) throw new AdhouseError('aborted', 'aborted');
       try {
@@ -133,35 +145,16 @@ export default defineLoader({
       const order = ['token_invalid', 'config', 'rate_limited', 'upstream_5xx', 'network', 'data', 'internal'];
       const worst = failures.map((f) => errorClassOf(f.err)).sort((a, b) => order.indexOf(a) - order.indexOf(b))[0]!;
       const detail = failures.map((f) => `${f.account}: ${errorClassOf(f.err)}: ${f.err instanceof Error ? f.err.message : String(f.err)}`).join('; ');
-      throw new AdhouseError(worst, `facebook: ${failures.length} of ${accounts.length} accounts failed (${detail})`);
+      const failedAccounts = failures.filter((f) => accounts.some((a) => a.id === f.account)).length;
+      const tokens = failures.length - failedAccounts;
+      throw new AdhouseError(worst, `facebook: ${failedAccounts} of ${accounts.length} accounts failed${tokens > 0 ? `, ${tokens} discovery token${tokens > 1 ? 's' : ''} refused` : ''} (${detail})`);
     }
   },
 });
 
-/**
- * The accounts of this run: the configured ones, plus discovered ones with FB_DISCOVER_ACCOUNTS=true;
- * --account narrows to one. A configured --account needs no discovery; a discovered one is looked up in
- * the last discovery (rememberedAccount, what the batch sync's per-account runs hit) before asking again.
- */
-async function accountsOf(ctx: Ctx): Promise<FbAccountTarget[]> {
-  const configured = configuredAccounts(ctx.config);
-  const discover = ctx.config.FB_DISCOVER_ACCOUNTS;
-  if (ctx.account) {
-    const known = configured.find((a) => a.id === ctx.account) ?? (discover ? await rememberedAccount(ctx.config, configured, ctx.stateDir, ctx.account) : null);
-    if (known) return [known];
-  }
-  let all = configured;
-  if (discover) {
-    all = await discoverAccounts(ctx.config, configured, { http: ctx.http, pageLimit: ctx.config.FB_PAGE_LIMIT, log: ctx.log });
-    await rememberDiscovery(ctx.stateDir, all);
-    ctx.log.info({ configured: configured.length, discovered: all.length - configured.length }, `facebook: ${all.length - configured.length} accounts discovered through /me/adaccounts`);
-  }
-  const accounts = all.filter((a) => !ctx.account || a.id === ctx.account);
-  if (accounts.length === 0) {
-    const known = all.map((a) => a.id).join(', ') || 'none';
-    throw new AdhouseError('config', `${discover ? 'FB_ACCOUNTS and discovery have' : 'FB_ACCOUNTS has'} no account "${ctx.account ?? ''}" (known: ${known})`);
-  }
-  return accounts;
+function insightSink(ctx: Ctx, grain: InsightGrain, range: { since: string; until: string }): TableSink {
+  const t = INSIGHT_TABLES[grain];
+  return ctx.sink(t.table, { skipUnchanged: { key: t.key, dateColumn: t.dateColumn, ...range } });
 }
 
 function apiFor(ctx: Ctx, account: FbAccountTarget): FbApi {
@@ -185,6 +178,37 @@ function apiFor(ctx: Ctx, account: FbAccountTarget): FbApi {
   });
 }
 
+/** The account's own today: Meta reads insight dates in its timezone_name (the reporting zone if unusable). */
+function accountToday(ctx: Ctx, accountId: string, timezone: string): string {
+  try {
+    if (timezone) return todayIn(timezone);
+  } catch {
+    // An unknown zone name: fall through.
+  }
+  ctx.log.warn({ account: accountId, timezone }, `facebook ${accountId}: unusable timezone_name ${JSON.stringify(timezone)}, using ${ctx.reportingTz}`);
+  return todayIn(ctx.reportingTz);
+}
+
+/**
+ * The ranges each insights step reads for one account. Weekly: the Monday weeks covering the window, each
+ * whole up to the account's today, so only the running week is ever stored partial (a window ending
+ * mid-week must not overwrite a complete week with Mon..until). Daily: the window. Hourly: yesterday and
+ * today in the account's zone, one day per call, whatever the window (no hour lost at day ends).
+ */
+export function insightRanges(window: { since: string; until: string }, today: string): { weekly: Array<{ since: string; until: string }>; daily: Array<{ since: string; until: string }>; hourly: Array<{ since: string; until: string }> } {
+  const weekly = { since: mondayOf(window.since), until: minDay(sundayOf(window.until), today) };
+  const yesterday = addDays(today, -1);
+  return {
+    // A window wholly after the account's today (an account west of the reporting zone) has no week yet.
+    weekly: weekly.since <= weekly.until ? [weekly] : [],
+    daily: [window],
+    hourly: [
+      { since: yesterday, until: yesterday },
+      { since: today, until: today },
+    ],
+  };
+}
+
 async function loadAccount(ctx: Ctx, sinks: Sinks, account: FbAccountTarget, plan: Plan): Promise<void> {
   const api = apiFor(ctx, account);
   const info = accountRow(account.id, account.label, await api.account());
@@ -192,18 +216,12 @@ async function loadAccount(ctx: Ctx, sinks: Sinks, account: FbAccountTarget, pla
   await sinks.accounts.write({ ...info });
 
   if (plan.steps.has('structure')) await loadStructure(ctx, sinks, api, account.id, plan.structure);
-  const { since, until } = ctx.window;
-  const ranges: Record<Exclude<FbStep, 'structure'>, { since: string; until: string }> = {
-    // Monday-aligned buckets covering the window; the last one is the running (partial) week.
-    weekly: { since: mondayOf(since), until },
-    daily: { since, until },
-    // Today only, whatever the window: intraday numbers for the 15-minute pass and reports.
-    hourly: { since: plan.today, until: plan.today },
-  };
+  const ranges = insightRanges(ctx.window, accountToday(ctx, account.id, info.timezone_name));
   for (const grain of ['weekly', 'daily', 'hourly'] as const) {
     if (!plan.steps.has(grain)) continue;
-    const rows = await loadInsights(ctx, sinks.insights[grain], api, grain, ranges[grain], info.currency, account.id);
-    ctx.log.info({ account: account.id, grain, rows, calls: api.stats.calls, splits: api.stats.splits, asyncJobs: api.stats.asyncJobs, throttledMs: api.stats.throttledMs }, `facebook ${account.id}: ${rows} ${grain} insight rows`);
+    let rows = 0;
+    for (const range of ranges[grain]) rows += await loadInsights(ctx, sinks.insights[grain], api, grain, range, info.currency, account.id);
+    ctx.log.info({ account: account.id, grain, rows, ranges: ranges[grain], calls: api.stats.calls, splits: api.stats.splits, asyncJobs: api.stats.asyncJobs, throttledMs: api.stats.throttledMs }, `facebook ${account.id}: ${rows} ${grain} insight rows`);
   }
 }
 
@@ -273,5 +291,7 @@ async function loadStructure(ctx: Ctx, sinks: Sinks, api: FbApi, accountId: stri
     ctx.progress.tick();
   }
   ctx.progress.done();
+  // The rows first: a crash between the two must not move the incremental cursor past unwritten rows.
+  for (const sink of [sinks.creative, sinks.campaign, sinks.adset, sinks.ad]) await sink.flush();
   await writeStateFile(stateFile, { lastFullAt: full ? startedAt : state!.lastFullAt, lastPassAt: startedAt } satisfies StructureState);
 }

@@ -10,8 +10,8 @@ import type http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { addDays, diffDays, isDay, minDay } from '../../src/runtime/dates.js';
 import { hashSeed, listen, readBody, seededRandom, type RunningSandbox, type SandboxOptions } from '../../src/runtime/sandbox.js';
-import { mondayOf } from './transform.js';
-import { adDayStats, adWeekStats, FB_FAULT_ACCOUNTS, FB_SANDBOX_ACCOUNTS, fbWorld, type AdDay, type AdDayModifier, type FbWorld, type SbAccount, type SbAd, type SbAdset, type SbCampaign, type SbCreative, type WorldShape } from './world.js';
+import { HOURLY_BREAKDOWN, mondayOf } from './transform.js';
+import { adDayAt, adDayStats, adPartWeek, hourSlices, localClock, sumAdditive, type Additive, type AdWeek, type LocalClock, FB_FAULT_ACCOUNTS, FB_SANDBOX_ACCOUNTS, fbWorld, type AdDay, type AdDayModifier, type FbWorld, type SbAccount, type SbAd, type SbAdset, type SbCampaign, type SbCreative, type WorldShape } from './world.js';
 
 // ---- wire formats ---------------------------------------------------------------------------------
 
@@ -22,15 +22,9 @@ function money(cents: number): string {
 const dec = (n: number) => n.toFixed(6);
 
 /** What one insights row reports, whatever its bucket (a day, a week, an hour). */
-interface WireStats {
-  impressions: number;
+interface WireStats extends Additive {
   /** Absent under the hourly breakdown (no unique counts by hour). */
   reach?: number;
-  clicks: number;
-  linkClicks: number;
-  spendCents: number;
-  actions: Array<[string, number]>;
-  actionValues: Array<[string, number]>;
   /** Ad-level rankings; absent under the hourly breakdown. */
   rankings?: { quality: string; engagement: string; conversion: string };
 }
@@ -75,85 +69,12 @@ function insightWire(acct: SbAccount, ad: SbAd, adset: SbAdset, campaign: SbCamp
 }
 
 const p2 = (n: number) => String(n).padStart(2, '0');
-const HOURLY_BREAKDOWN = 'hourly_stats_aggregated_by_advertiser_time_zone';
 
-/** Sums of several buckets' additive numbers (reach and rankings are not additive: the caller sets them). */
-function sumStats(parts: readonly WireStats[]): WireStats {
-  const out: WireStats = { impressions: 0, clicks: 0, linkClicks: 0, spendCents: 0, actions: [], actionValues: [] };
-  const actions = new Map<string, number>();
-  const values = new Map<string, number>();
-  for (const p of parts) {
-    out.impressions += p.impressions;
-    out.clicks += p.clicks;
-    out.linkClicks += p.linkClicks;
-    out.spendCents += p.spendCents;
-    for (const [t, v] of p.actions) actions.set(t, (actions.get(t) ?? 0) + v);
-    // Revenue is major units with cents: add in cents so sums stay exact.
-    for (const [t, v] of p.actionValues) values.set(t, (values.get(t) ?? 0) + Math.round(v * 100));
-  }
-  out.actions = [...actions];
-  out.actionValues = [...values].map(([t, c]) => [t, c / 100]);
-  return out;
-}
-
-/** The unique reach of some days of one week: the week's own overlap applied to those days (all days → the week's reach). */
-function restrictedReach(weekReach: number, weekDays: readonly number[], present: readonly number[]): number {
-  if (present.length === 0) return 0;
-  const max = (xs: readonly number[]) => xs.reduce((m, x) => Math.max(m, x), 0);
-  const sum = (xs: readonly number[]) => xs.reduce((a, x) => a + x, 0);
-  const spread = sum(weekDays) - max(weekDays);
-  const share = spread > 0 ? (weekReach - max(weekDays)) / spread : 1;
-  return max(present) + Math.round(share * (sum(present) - max(present)));
-}
-
-/** Cumulative shares of a day's 24 hours for one ad-day: an evening-heavy curve with some noise, deterministic. */
-function hourShares(seed: number, adId: string, date: string): number[] {
-  const r = seededRandom(hashSeed(seed, 'fb-hour', adId, date));
-  const w = Array.from({ length: 24 }, (_, h) => (0.3 + Math.max(0, Math.sin(((h - 6) / 24) * 2 * Math.PI)) + (h >= 18 && h <= 22 ? 0.6 : 0)) * (0.7 + 0.6 * r()));
-  const total = w.reduce((a, x) => a + x, 0);
-  let acc = 0;
-  return w.map((x, h) => (h === 23 ? 1 : (acc += x / total)));
-}
-
-/** Splits an integer total over the hours: floor of the cumulative share, so the hours sum to the total exactly. */
-function splitInt(total: number, cum: readonly number[]): number[] {
-  let prev = 0;
-  return cum.map((c) => {
-    const upTo = Math.floor(total * c);
-    const v = upTo - prev;
-    prev = upTo;
-    return v;
-  });
-}
-
-/**
- * A day's numbers by the advertiser's hour: every additive number split with the same shares, so each
- * sums to the day exactly. Off-Meta (pixel) actions are not served with the hourly breakdown (api notes §4).
- */
-function hourlyStats(seed: number, ad: SbAd, date: string, day: WireStats): Array<{ hour: number; s: WireStats }> {
-  const cum = hourShares(seed, ad.id, date);
-  const onMeta = (t: string) => !t.startsWith('offsite_conversion.');
-  const per = (n: number) => splitInt(n, cum);
-  const impressions = per(day.impressions);
-  const clicks = per(day.clicks);
-  const linkClicks = per(day.linkClicks);
-  const spend = per(day.spendCents);
-  const actions = day.actions.filter(([t]) => onMeta(t)).map(([t, v]) => [t, per(v)] as const);
-  const values = day.actionValues.filter(([t]) => onMeta(t)).map(([t, v]) => [t, per(Math.round(v * 100))] as const);
-  const out: Array<{ hour: number; s: WireStats }> = [];
-  for (let h = 0; h < 24; h++) {
-    const s: WireStats = {
-      impressions: impressions[h]!,
-      clicks: clicks[h]!,
-      linkClicks: linkClicks[h]!,
-      spendCents: spend[h]!,
-      actions: actions.map(([t, v]) => [t, v[h]!] as [string, number]).filter(([, v]) => v > 0),
-      actionValues: values.map(([t, v]) => [t, v[h]! / 100] as [string, number]).filter(([, v]) => v > 0),
-    };
-    // An hour without anything to report has no row.
-    if (s.impressions > 0 || s.spendCents > 0 || s.clicks > 0 || s.actions.length > 0) out.push({ hour: h, s });
-  }
-  return out;
+/** An hour as the hourly breakdown serves it: off-Meta (pixel) actions dropped (api notes §4); null = no row. */
+function hourWire(slice: Additive): WireStats | null {
+  const onMeta = ([t]: [string, number]) => !t.startsWith('offsite_conversion.');
+  const s: WireStats = { ...slice, actions: slice.actions.filter(onMeta), actionValues: slice.actionValues.filter(onMeta) };
+  return s.impressions > 0 || s.spendCents > 0 || s.clicks > 0 || s.actions.length > 0 ? s : null;
 }
 
 function campaignWire(acct: SbAccount, c: SbCampaign): Record<string, unknown> {
@@ -264,6 +185,8 @@ export interface FbSandboxCounters {
   incrementalLists: number;
   /** /me/adaccounts pages served (discovery). */
   adAccountLists: number;
+  /** `reduce_data_pages`: later pages refused for asking too many rows. */
+  reducedPages: number;
 }
 
 export interface FbSandbox extends RunningSandbox {
@@ -282,6 +205,8 @@ export interface FbSandboxOptions extends SandboxOptions {
   tooManyRows?: number;
   /** `reduce_data`: ad-days above which a sync request gets 500 code 1 "reduce the amount of data". */
   reduceDataRows?: number;
+  /** `reduce_data_pages`: a page after the first asking more rows than this gets "reduce the amount of data" (default 10). */
+  reducePageLimit?: number;
   asOf?: string | null;
   modifier?: AdDayModifier;
   /** A scaled world (fbWorld(seed, shape)); absent = the default five accounts. */
@@ -290,6 +215,11 @@ export interface FbSandboxOptions extends SandboxOptions {
   latencyMs?: number;
   /** Which accounts the account-bound faults hit (defaults: FB_FAULT_ACCOUNTS, the default world's ids). */
   faultAccounts?: Partial<Record<keyof typeof FB_FAULT_ACCOUNTS, string>>;
+  /**
+   * The sandbox's clock (default: the real one). Each account lives in its own timezone: nothing is
+   * delivered after its local today, and today holds only the hours up to its current local hour.
+   */
+  now?: Date | (() => Date);
 }
 
 const EXPIRED_VERSIONS_BELOW = 22;
@@ -329,11 +259,14 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
   const businessTokens = world.businessTokens;
   const faultAccount = { ...FB_FAULT_ACCOUNTS, ...options.faultAccounts };
   const latencyMs = options.latencyMs ?? 0;
+  const clock = (): Date => (typeof options.now === 'function' ? options.now() : options.now ?? new Date());
+  const localNow = (acct: SbAccount): LocalClock => localClock(acct.timezone, clock());
   let asOf: string | null = options.asOf ?? null;
   const bucBlockMs = options.bucBlockMs ?? 1500;
   const tooManyRows = options.tooManyRows ?? 150;
   const reduceDataRows = options.reduceDataRows ?? 30;
-  const counters: FbSandboxCounters = { requests: 0, tokenRejected: 0, bucBlocks: 0, code17: 0, transient: 0, asyncJobs: 0, asyncFailed: 0, asyncSkipped: 0, earlyReads: 0, tooManyRows: 0, reduceData: 0, throttledAnswers: 0, campaignFiltered: 0, incrementalLists: 0, adAccountLists: 0 };
+  const reducePageLimit = options.reducePageLimit ?? 10;
+  const counters: FbSandboxCounters = { requests: 0, tokenRejected: 0, bucBlocks: 0, code17: 0, transient: 0, asyncJobs: 0, asyncFailed: 0, asyncSkipped: 0, earlyReads: 0, tooManyRows: 0, reduceData: 0, throttledAnswers: 0, campaignFiltered: 0, incrementalLists: 0, adAccountLists: 0, reducedPages: 0 };
   const calls = new Map<string, number[]>();
   const callCount = new Map<string, number>();
   const blockedUntil = new Map<string, number>();
@@ -463,6 +396,7 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
     if (hourly && increment !== 1) return 'the hourly breakdown needs time_increment=1 in this sandbox';
     const adsets = new Map(acct.adsets.map((s) => [s.id, s]));
     const camps = new Map(acct.campaigns.map((c) => [c.id, c]));
+    const local = localNow(acct);
     const rows: Array<Record<string, unknown>> = [];
     let size = 0;
     const push = (ad: SbAd, from: string, to: string, st: WireStats, hour?: number) => {
@@ -477,12 +411,17 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
       for (let from = since; from <= until; from = addDays(from, increment)) {
         const to = minDay(addDays(from, increment - 1), until);
         if (hourly) {
-          const day = dayStats(ad, from, at);
-          if (day) size++;
-          if (day) for (const { hour, s: st } of hourlyStats(seed, ad, from, day)) push(ad, from, to, st, hour);
+          const day = from <= local.today ? dayStats(ad, from, at) : null;
+          if (!day) continue;
+          size++;
+          const hours = hourSlices(seed, ad, from, day);
+          for (let h = 0; h < 24 && (from < local.today || h <= local.hour); h++) {
+            const st = hourWire(hours[h]!);
+            if (st) push(ad, from, to, st, h);
+          }
           continue;
         }
-        const st = bucketStats(ad, from, to, at);
+        const st = bucketStats(ad, from, to, at, local);
         if (st) size++;
         if (st) push(ad, from, to, st);
       }
@@ -490,44 +429,31 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
     return { rows, size };
   }
 
-  /** `at`: the day conversions are read on (asOf when the request came in). */
+  /** `at`: the day conversions are read on (asOf when the request came in). The world's whole day. */
   function dayStats(ad: SbAd, date: string, at: string | null): AdDay | null {
     return adDayStats(seed, ad, date, at, options.modifier);
   }
 
+  /** A day as the account's clock sees it (adDayAt): nothing after its local today; today the hours so far. */
+  function clockedDay(ad: SbAd, date: string, at: string | null, local: LocalClock): WireStats | null {
+    return adDayAt(seed, ad, date, local, at, options.modifier);
+  }
+
   /**
-   * One ad's numbers for the bucket from..to: a day as the world has it; a full Monday week from adWeekStats
-   * (its unique reach and rankings); any other bucket (the running week) sums its days, with the reach of
-   * each Monday week it touches restricted to the days present (restrictedReach) and the rankings of its last week.
+   * One ad's numbers for the bucket from..to as the account's clock has it: a day (adDayAt); otherwise the
+   * Monday weeks it touches, each as adPartWeek gives it (a whole week that is over: the world's own week,
+   * unique reach and rankings; a part of a week: its days summed, reach restricted to them), added up, with
+   * the rankings of its last week.
    */
-  function bucketStats(ad: SbAd, from: string, to: string, at: string | null): WireStats | null {
-    if (from === to) return dayStats(ad, from, at);
-    const parts: Array<{ week: string; days: WireStats[] }> = [];
-    for (let d = from; d <= to; d = addDays(d, 1)) {
-      const week = mondayOf(d);
-      if (parts.at(-1)?.week !== week) parts.push({ week, days: [] });
-      const st = dayStats(ad, d, at);
-      if (st) parts.at(-1)!.days.push(st);
+  function bucketStats(ad: SbAd, from: string, to: string, at: string | null, local: LocalClock): WireStats | null {
+    if (from === to) return clockedDay(ad, from, at, local);
+    const parts: AdWeek[] = [];
+    for (let week = mondayOf(from); week <= to; week = addDays(week, 7)) {
+      const part = adPartWeek(seed, ad, week < from ? from : week, minDay(addDays(week, 6), to), local, at, options.modifier);
+      if (part) parts.push(part);
     }
-    const present = parts.flatMap((p) => p.days);
-    if (present.length === 0) return null;
-    const out = sumStats(present);
-    let reach = 0;
-    let rankings: WireStats['rankings'];
-    for (const part of parts) {
-      if (part.days.length === 0) continue;
-      const w = adWeekStats(seed, ad, part.week, at, options.modifier);
-      if (!w) continue;
-      // A whole Monday week is the world's own week (its sums are the days' sums).
-      if (part.week === from && diffDays(from, to) === 6) return w;
-      rankings = w.rankings;
-      {
-        const weekDays: number[] = [];
-        for (let d = part.week; d <= addDays(part.week, 6); d = addDays(d, 1)) weekDays.push(dayStats(ad, d, at)?.reach ?? 0);
-        reach += restrictedReach(w.reach, weekDays, part.days.map((x) => x.reach!));
-      }
-    }
-    return { ...out, reach, rankings };
+    if (parts.length === 0) return null;
+    return { ...sumAdditive(parts), reach: parts.reduce((n, p) => n + p.reach, 0), rankings: parts.at(-1)!.rankings };
   }
 
   function listEdge(acct: SbAccount, edge: string, url: URL): Array<Record<string, unknown>> | { code: number; subcode?: number; message: string } {
@@ -623,6 +549,11 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
     }
 
     const h = usageHeaders(account, insights);
+    // Any paged read (structure edges, sync insights, report pages, /me/adaccounts): a later page asking many rows.
+    if (faults.has('reduce_data_pages') && req.method === 'GET' && url.searchParams.get('after') && Number(url.searchParams.get('limit') ?? 25) > reducePageLimit) {
+      counters.reducedPages++;
+      return send(res, 500, fbError(1, "Please reduce the amount of data you're asking for, then retry your request"), h);
+    }
 
     // ---- routes ----
     if (parts[0] === 'me' && parts[1] === 'adaccounts' && req.method === 'GET') {

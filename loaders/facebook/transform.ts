@@ -246,8 +246,9 @@ export type InsightGrain = 'daily' | 'weekly' | 'hourly';
 /** Where each grain's rows go; the key columns are the tables' ORDER BY (sql/migrations 0008, 0010). */
 export const INSIGHT_TABLES: Readonly<Record<InsightGrain, { table: string; key: readonly string[]; dateColumn: string }>> = {
   daily: { table: 'stg_fb_insights_daily', key: ['account_id', 'ad_id', 'date'], dateColumn: 'date' },
-  // date_stop, not week_start, bounds the stored-hash lookup: the first bucket starts before the run window.
-  weekly: { table: 'stg_fb_insights_weekly', key: ['account_id', 'ad_id', 'week_start'], dateColumn: 'date_stop' },
+  // week_start (a key column: all versions of a bucket are looked up together; date_stop changes between
+  // them) over the weekly request's own range (the loader passes it: the first bucket starts before the window).
+  weekly: { table: 'stg_fb_insights_weekly', key: ['account_id', 'ad_id', 'week_start'], dateColumn: 'week_start' },
   hourly: { table: 'stg_fb_insights_hourly', key: ['account_id', 'ad_id', 'date', 'hour'], dateColumn: 'date' },
 };
 
@@ -256,7 +257,15 @@ export function mondayOf(day: string): string {
   return addDays(day, -((new Date(`${day}T00:00:00Z`).getUTCDay() + 6) % 7));
 }
 
-/** "00:00:00 - 00:59:59" (hourly_stats_aggregated_by_advertiser_time_zone) → 0; anything else → null. */
+/** The Sunday on or after a day: the last day of its weekly bucket. */
+export function sundayOf(day: string): string {
+  return addDays(mondayOf(day), 6);
+}
+
+/** The hourly breakdown: hours in the account's (advertiser's) time zone. The request and the row key. */
+export const HOURLY_BREAKDOWN = 'hourly_stats_aggregated_by_advertiser_time_zone';
+
+/** "00:00:00 - 00:59:59" (the HOURLY_BREAKDOWN value) → 0; anything else → null. */
 export function parseHourRange(value: unknown): number | null {
   if (typeof value !== 'string') return null;
   const m = /^(\d{2}):00:00 - (\d{2}):59:59$/.exec(value.trim());
@@ -273,8 +282,8 @@ function bucketOf(ctx: InsightContext, r: Obj, grain: InsightGrain): Row | strin
   if (grain !== 'weekly') {
     if (r.date_stop !== undefined && r.date_stop !== date) return `not a daily row: ${date}..${String(r.date_stop)}`;
     if (grain === 'daily') return { date };
-    const hour = parseHourRange(r.hourly_stats_aggregated_by_advertiser_time_zone);
-    if (hour === null) return `bad hour ${JSON.stringify(r.hourly_stats_aggregated_by_advertiser_time_zone)}`;
+    const hour = parseHourRange(r[HOURLY_BREAKDOWN]);
+    if (hour === null) return `bad hour ${JSON.stringify(r[HOURLY_BREAKDOWN])}`;
     return { date, hour };
   }
   // Meta's 7-day buckets start at `since` (a Monday); the last one stops at `until` (the running week).
@@ -352,14 +361,14 @@ export function insightRow(ctx: InsightContext, raw: unknown, grain: InsightGrai
  */
 export function isEmptyHourPlaceholder(raw: unknown): boolean {
   const r = obj(raw);
-  if (!r || r.hourly_stats_aggregated_by_advertiser_time_zone !== undefined) return false;
+  if (!r || r[HOURLY_BREAKDOWN] !== undefined) return false;
   return parseCount(r.impressions) === 0 && (r.spend === undefined || parseMoneyCents(r.spend) === 0);
 }
 
 /** The quarantine key of a row: account|ad|day (|hour for hourly rows). */
 export function insightKey(accountId: string, raw: unknown): string {
   const r = obj(raw);
-  const hour = r?.hourly_stats_aggregated_by_advertiser_time_zone;
+  const hour = r?.[HOURLY_BREAKDOWN];
   return `${accountId}|${str(r?.ad_id)}|${str(r?.date_start)}${hour === undefined ? '' : `|${str(hour)}`}`;
 }
 

@@ -1,5 +1,6 @@
 // The Facebook sandbox's synthetic world and its ground truth: accounts, structure and per-ad-day statistics
 // as pure functions of the seed. The fake server (sandbox.ts) serves it; tests and benches score against it.
+import { formatInZone } from '../../src/runtime/dates.js';
 import { hashSeed, SANDBOX_EVENTS, seededRandom } from '../../src/runtime/sandbox.js';
 
 // Day arithmetic on the hot path (millions of ad-days in benches): day strings ⇄ day numbers, memoised.
@@ -240,6 +241,8 @@ function mondayOf(day: string): string {
   const dow = (new Date(`${day}T00:00:00Z`).getUTCDay() + 6) % 7;
   return plusDays(day, -dow);
 }
+
+const minDayStr = (a: string, b: string): string => (a < b ? a : b);
 
 function normalShape(shape: WorldShape): Required<WorldShape> {
   const accounts = Math.floor(shape.accounts);
@@ -624,12 +627,35 @@ export interface AdWeek {
   rankings: Rankings;
 }
 
-function addTo(list: Array<[string, number]>, index: Map<string, number>, type: string, value: number): void {
-  const at = index.get(type);
-  if (at === undefined) {
-    index.set(type, list.length);
-    list.push([type, value]);
-  } else list[at]![1] += value;
+/** The additive numbers of any bucket (an hour, a day, a week): what sums over days. */
+export interface Additive {
+  impressions: number;
+  clicks: number;
+  linkClicks: number;
+  spendCents: number;
+  actions: Array<[string, number]>;
+  actionValues: Array<[string, number]>;
+}
+
+/**
+ * Sums of buckets' additive numbers, actions in first-seen order; revenue is added in cents so sums stay
+ * exact. The one aggregation of the world's weeks and of the sandbox's other buckets (running weeks, part days).
+ */
+export function sumAdditive(parts: readonly Additive[]): Additive {
+  const out: Additive = { impressions: 0, clicks: 0, linkClicks: 0, spendCents: 0, actions: [], actionValues: [] };
+  const actions = new Map<string, number>();
+  const values = new Map<string, number>();
+  for (const p of parts) {
+    out.impressions += p.impressions;
+    out.clicks += p.clicks;
+    out.linkClicks += p.linkClicks;
+    out.spendCents += p.spendCents;
+    for (const [t, v] of p.actions) actions.set(t, (actions.get(t) ?? 0) + v);
+    for (const [t, v] of p.actionValues) values.set(t, (values.get(t) ?? 0) + Math.round(v * 100));
+  }
+  out.actions = [...actions];
+  out.actionValues = [...values].map(([t, c]) => [t, c / 100]);
+  return out;
 }
 
 /** One ad over the Monday-aligned week; null = no delivery that week. Counts are the days' sums; reach is unique. */
@@ -637,37 +663,142 @@ export function adWeekStats(seed: number, ad: SbAd, weekStart: string, asOf: str
   const monday = dayNum(weekStart);
   const dateStop = dayStr(monday + 6);
   if (dateStop < ad.start || (ad.stop !== null && weekStart > ad.stop)) return null;
-  const w: AdWeek = { dateStart: weekStart, dateStop, days: 0, impressions: 0, reach: 0, clicks: 0, linkClicks: 0, spendCents: 0, actions: [], actionValues: [], family: goalFamily(ad), results: 0, resultsFull: 0, rankings: UNKNOWN_RANKINGS };
-  const actionAt = new Map<string, number>();
-  const valueAt = new Map<string, number>();
+  const days: AdDay[] = [];
+  for (let i = 0; i < 7; i++) {
+    const s = adDayStats(seed, ad, dayStr(monday + i), asOf, modifier);
+    if (s) days.push(s);
+  }
+  if (days.length === 0) return null;
+  let results = 0;
+  let resultsFull = 0;
   let sumReach = 0;
   let maxReach = 0;
   let family: SbFamily | null = null;
-  for (let i = 0; i < 7; i++) {
-    const s = adDayStats(seed, ad, dayStr(monday + i), asOf, modifier);
-    if (!s) continue;
-    w.days++;
-    w.impressions += s.impressions;
-    w.clicks += s.clicks;
-    w.linkClicks += s.linkClicks;
-    w.spendCents += s.spendCents;
-    w.results += s.results;
-    w.resultsFull += s.resultsFull;
+  for (const s of days) {
+    results += s.results;
+    resultsFull += s.resultsFull;
     sumReach += s.reach;
     maxReach = Math.max(maxReach, s.reach);
     // The week's family is what its summed actions show: a pixel lead on any day makes it website_lead.
     if (family === null || (family === 'leadgen_form' && s.family === 'website_lead')) family = s.family;
-    for (const [t, v] of s.actions) addTo(w.actions, actionAt, t, v);
-    for (const [t, v] of s.actionValues) addTo(w.actionValues, valueAt, t, v);
   }
-  if (w.days === 0) return null;
-  for (const e of w.actionValues) e[1] = Math.round(e[1] * 100) / 100;
-  w.family = family!;
+  const w: AdWeek = { dateStart: weekStart, dateStop, days: days.length, ...sumAdditive(days), reach: 0, family: family!, results, resultsFull, rankings: UNKNOWN_RANKINGS };
   // People reached on several days count once: the audience overlaps more the more days the ad ran.
   const p = adProfile(seed, ad);
   w.reach = Math.min(sumReach, Math.max(maxReach, Math.round(sumReach / (1 + p.overlap * (w.days - 1)))));
   w.rankings = rankingsFor(p, w.impressions, w.clicks, w.linkClicks, w.resultsFull);
   return w;
+}
+
+// ---- The hours of a day and the clock of an account (the sandbox's `now`). ----
+
+/** Cumulative shares of a day's 24 hours for one ad-day: an evening-heavy curve with some noise, deterministic. */
+function hourShares(seed: number, adId: string, date: string): number[] {
+  const r = seededRandom(hashSeed(seed, 'fb-hour', adId, date));
+  const w = Array.from({ length: 24 }, (_, h) => (0.3 + Math.max(0, Math.sin(((h - 6) / 24) * 2 * Math.PI)) + (h >= 18 && h <= 22 ? 0.6 : 0)) * (0.7 + 0.6 * r()));
+  const total = w.reduce((a, x) => a + x, 0);
+  let acc = 0;
+  return w.map((x, h) => (h === 23 ? 1 : (acc += x / total)));
+}
+
+/** Splits an integer total over the hours: floor of the cumulative share, so the hours sum to the total exactly. */
+function splitInt(total: number, cum: readonly number[]): number[] {
+  let prev = 0;
+  return cum.map((c) => {
+    const upTo = Math.floor(total * c);
+    const v = upTo - prev;
+    prev = upTo;
+    return v;
+  });
+}
+
+/**
+ * A day's numbers by the advertiser's hour (24 slices, empty ones included): every additive number split with
+ * the same shares, so each sums to the day exactly. The hourly breakdown serves the on-Meta part of them;
+ * today's daily row is the sum of the hours so far.
+ */
+export function hourSlices(seed: number, ad: SbAd, date: string, day: Additive): Additive[] {
+  const cum = hourShares(seed, ad.id, date);
+  const per = (n: number) => splitInt(n, cum);
+  const impressions = per(day.impressions);
+  const clicks = per(day.clicks);
+  const linkClicks = per(day.linkClicks);
+  const spend = per(day.spendCents);
+  const actions = day.actions.map(([t, v]) => [t, per(v)] as const);
+  const values = day.actionValues.map(([t, v]) => [t, per(Math.round(v * 100))] as const);
+  return Array.from({ length: 24 }, (_, h) => ({
+    impressions: impressions[h]!,
+    clicks: clicks[h]!,
+    linkClicks: linkClicks[h]!,
+    spendCents: spend[h]!,
+    actions: actions.map(([t, v]) => [t, v[h]!] as [string, number]).filter(([, v]) => v > 0),
+    actionValues: values.map(([t, v]) => [t, v[h]! / 100] as [string, number]).filter(([, v]) => v > 0),
+  }));
+}
+
+/** An account's local day and hour at an instant (its `timezone`). */
+export interface LocalClock {
+  today: string;
+  hour: number;
+}
+export function localClock(timezone: string, now: Date): LocalClock {
+  const t = formatInZone(now.getTime(), timezone);
+  return { today: t.slice(0, 10), hour: Number(t.slice(11, 13)) };
+}
+
+/**
+ * One ad on one day as its account's clock sees it: null after the local today (ads do not deliver in the
+ * future); today the sum of its hours up to the local hour (hourSlices, every action), reach in proportion to
+ * impressions, results as the family's own action so far; past days whole (adDayStats).
+ */
+export function adDayAt(seed: number, ad: SbAd, date: string, local: LocalClock, asOf: string | null = null, modifier?: AdDayModifier): AdDay | null {
+  if (date > local.today) return null;
+  const day = adDayStats(seed, ad, date, asOf, modifier);
+  if (!day || date < local.today) return day;
+  const cum = hourShares(seed, ad.id, date)[local.hour]!;
+  const sofar = sumAdditive(hourSlices(seed, ad, date, day).slice(0, local.hour + 1));
+  if (sofar.impressions === 0 && sofar.spendCents === 0 && sofar.clicks === 0) return null;
+  const reach = Math.min(sofar.impressions, Math.max(1, Math.round((day.reach * sofar.impressions) / day.impressions)));
+  // The hours of any count add up to floor(count × cumulative share): results are one action's count.
+  return { ...day, ...sofar, reach, results: Math.floor(day.results * cum), resultsFull: Math.floor(day.resultsFull * cum) };
+}
+
+/** The unique reach of some days of one week: the week's own overlap applied to those days (all days → the week's reach). */
+function restrictedReach(weekReach: number, weekDays: readonly number[], present: readonly number[]): number {
+  if (present.length === 0) return 0;
+  const max = (xs: readonly number[]) => xs.reduce((m, x) => Math.max(m, x), 0);
+  const sum = (xs: readonly number[]) => xs.reduce((a, x) => a + x, 0);
+  const spread = sum(weekDays) - max(weekDays);
+  const share = spread > 0 ? (weekReach - max(weekDays)) / spread : 1;
+  return max(present) + Math.round(share * (sum(present) - max(present)));
+}
+
+/**
+ * One ad over from..to inside one Monday week, as the account's clock (`local`, null = none) sees it: the
+ * whole week once it is over is adWeekStats; a part of it (the running week, a bucket cut by a request) sums
+ * its days (adDayAt) with the week's reach restricted to them, the week's rankings and family rule.
+ * null = no delivery in those days.
+ */
+export function adPartWeek(seed: number, ad: SbAd, from: string, to: string, local: LocalClock | null, asOf: string | null = null, modifier?: AdDayModifier): AdWeek | null {
+  const monday = mondayOf(from);
+  const sunday = plusDays(monday, 6);
+  if (from === monday && to === sunday && (!local || sunday < local.today)) return adWeekStats(seed, ad, monday, asOf, modifier);
+  const days: AdDay[] = [];
+  for (let d = from; d <= to; d = plusDays(d, 1)) {
+    const s = local ? adDayAt(seed, ad, d, local, asOf, modifier) : adDayStats(seed, ad, d, asOf, modifier);
+    if (s) days.push(s);
+  }
+  const week = days.length > 0 ? adWeekStats(seed, ad, monday, asOf, modifier) : null;
+  if (!week) return null;
+  const weekDays: number[] = [];
+  for (let d = monday; d <= sunday; d = plusDays(d, 1)) weekDays.push(adDayStats(seed, ad, d, asOf, modifier)?.reach ?? 0);
+  let family: SbFamily | null = null;
+  for (const s of days) if (family === null || (family === 'leadgen_form' && s.family === 'website_lead')) family = s.family;
+  return {
+    dateStart: from, dateStop: to, days: days.length, ...sumAdditive(days),
+    reach: restrictedReach(week.reach, weekDays, days.map((x) => x.reach)),
+    family: family!, results: days.reduce((n, x) => n + x.results, 0), resultsFull: days.reduce((n, x) => n + x.resultsFull, 0), rankings: week.rankings,
+  };
 }
 
 // ---- Planted patterns: CPR spikes and burnouts on ads with a clean baseline, with their ground truth. ----
@@ -848,6 +979,8 @@ export interface FbDayTruth {
 
 export interface FbTruthOptions {
   asOf?: string | null;
+  /** Daily truth as an account sees it at this instant (adDayAt: nothing after its local today, today so far). */
+  now?: Date;
   modifier?: AdDayModifier;
   /** The scaled world the account belongs to (absent: the default world). */
   shape?: WorldShape;
@@ -862,11 +995,12 @@ function accountOf(seed: number, accountId: string, shape?: WorldShape): SbAccou
 /** Ground truth: per day, what one account's loaded insights (and v_fb_daily_results) must add up to. */
 export function expectedFbDaily(seed: number, accountId: string, since: string, until: string, opts: FbTruthOptions = {}): FbDayTruth[] {
   const acct = accountOf(seed, accountId, opts.shape);
+  const local = opts.now ? localClock(acct.timezone, opts.now) : null;
   const out: FbDayTruth[] = [];
   for (let d = since; d <= until; d = dayStr(dayNum(d) + 1)) {
     const day: FbDayTruth = { date: d, rows: 0, spendCents: 0, impressions: 0, clicks: 0, results: {} };
     for (const ad of acct.ads) {
-      const s = adDayStats(seed, ad, d, opts.asOf ?? null, opts.modifier);
+      const s = local ? adDayAt(seed, ad, d, local, opts.asOf ?? null, opts.modifier) : adDayStats(seed, ad, d, opts.asOf ?? null, opts.modifier);
       if (!s) continue;
       day.rows++;
       day.spendCents += s.spendCents;
@@ -891,15 +1025,21 @@ export interface FbWeekTruth {
   results: Partial<Record<SbFamily, number>>;
 }
 
-/** Ground truth per Monday week in [sinceMonday, untilMonday]: what stg_fb_insights_weekly / v_fb_weekly_results add up to. */
+/**
+ * Ground truth per Monday week in [sinceMonday, untilMonday]: what stg_fb_insights_weekly / v_fb_weekly_results
+ * add up to. With `now`: as the account sees it then (the loader reads the running week up to the account's
+ * today: adPartWeek), no week after its today.
+ */
 export function expectedFbWeekly(seed: number, accountId: string, sinceMonday: string, untilMonday: string, opts: FbTruthOptions = {}): FbWeekTruth[] {
   if (mondayOf(sinceMonday) !== sinceMonday || mondayOf(untilMonday) !== untilMonday) throw new Error(`expectedFbWeekly: ${sinceMonday} and ${untilMonday} must be Mondays`);
   const acct = accountOf(seed, accountId, opts.shape);
+  const local = opts.now ? localClock(acct.timezone, opts.now) : null;
   const out: FbWeekTruth[] = [];
   for (let m = sinceMonday; m <= untilMonday; m = plusDays(m, 7)) {
     const wk: FbWeekTruth = { weekStart: m, rows: 0, spendCents: 0, impressions: 0, clicks: 0, reach: 0, results: {} };
+    if (local && m > local.today) break;
     for (const ad of acct.ads) {
-      const s = adWeekStats(seed, ad, m, opts.asOf ?? null, opts.modifier);
+      const s = local ? adPartWeek(seed, ad, m, minDayStr(plusDays(m, 6), local.today), local, opts.asOf ?? null, opts.modifier) : adWeekStats(seed, ad, m, opts.asOf ?? null, opts.modifier);
       if (!s) continue;
       wk.rows++;
       wk.spendCents += s.spendCents;

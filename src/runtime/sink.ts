@@ -17,10 +17,14 @@ export interface SinkOptions {
   hash?: boolean;
   /**
    * Skip rows whose hash equals the newest stored version of the same key within the run window
-   * (implies `hash`). `dateColumn` bounds the lookup to the run window; without it the whole table is
-   * the scope (sources read whole on every run, such as a sheet). The table needs `_hash` and `_deleted`.
+   * (implies `hash`). `dateColumn` bounds the lookup to the run window, or to `since..until` when given
+   * (a source whose rows' dates reach outside the window: Facebook's weekly buckets start on the Monday
+   * before it); without it the whole table is the scope (sources read whole on every run, such as a
+   * sheet). `dateColumn` should be one of `key` or a column that never changes for a key: a column that
+   * differs between versions cuts them apart, so the lookup may miss the newest and compare an older one
+   * (a changed row then looks unchanged). The table needs `_hash` and `_deleted`.
    */
-  skipUnchanged?: { key: readonly string[]; dateColumn?: string };
+  skipUnchanged?: { key: readonly string[]; dateColumn?: string; since?: string; until?: string };
   /** With skipUnchanged: a row for which this is true is skipped when no stored version exists (zero-filled days). */
   isEmpty?: (row: Row) => boolean;
 }
@@ -106,10 +110,10 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
 
   async function loadKnownHashes(): Promise<Map<string, StoredVersion>> {
     const spec = options.skipUnchanged!;
-    const w = settings.window;
-    if (spec.dateColumn && !w) throw new AdhouseError('internal', `skipUnchanged on ${table} by ${spec.dateColumn} needs a run window`);
+    const w = spec.since !== undefined || spec.until !== undefined ? { since: spec.since, until: spec.until } : settings.window;
+    if (spec.dateColumn && (!w?.since || !w.until)) throw new AdhouseError('internal', `skipUnchanged on ${table} by ${spec.dateColumn} needs a run window or since and until`);
     // Without a dateColumn the whole table is the scope: for sources read whole on every run (a sheet).
-    const scope = spec.dateColumn ? `WHERE ${sqlIdent(spec.dateColumn)} BETWEEN ${sqlDate(w!.since)} AND ${sqlDate(w!.until)}` : '';
+    const scope = spec.dateColumn ? `WHERE ${sqlIdent(spec.dateColumn)} BETWEEN ${sqlDate(w!.since!)} AND ${sqlDate(w!.until!)}` : '';
     const parts = spec.key.map((k) => `toString(${sqlIdent(k)})`);
     // 18.16's concat() wants at least two arguments.
     const keyExpr = parts.length === 1 ? parts[0]! : `concat(${parts.join(", '\\t', ")})`;
