@@ -192,6 +192,13 @@ describe('dead run detection', () => {
     markRunActive('own-run', false);
   });
 
+  it('does not take a run of ours that just ended for a dead one (its running version read before its final one)', () => {
+    const run = { ...base(), run_id: 'ended-run', pid: process.pid };
+    markRunActive('ended-run', true);
+    markRunActive('ended-run', false);
+    expect(runIsDead(run)).toBe(false);
+  });
+
   it('asks the OS about another live process on this host', () => {
     expect(runIsDead({ ...base(), pid: process.ppid })).toBe(false);
   });

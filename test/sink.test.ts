@@ -168,3 +168,31 @@ describe('insert sink with an explicit lookup range on a key column', () => {
     }
   });
 });
+
+describe('insert sink with a where scope', () => {
+  it('looks up (and tombstones) only the keys of its own account', async () => {
+    const wh = await freshWarehouse();
+    try {
+      await wh.client.command({
+        query: `CREATE TABLE per_account (account String, id String, v UInt32, _hash UInt64, _deleted UInt8 DEFAULT 0, _ver UInt64, _loaded_at DateTime('UTC'), _run_id String)
+                ENGINE = ReplacingMergeTree(_ver) ORDER BY (account, id)`,
+      });
+      let version = 1;
+      const make = (where?: Record<string, string>) =>
+        createSink({ client: wh.client, table: 'per_account', runId: `r${version}`, version: version++, batchRows: 100, flushMs: 1000 }, { skipUnchanged: { key: ['account', 'id'], ...(where ? { where } : {}) } });
+      const seed = make();
+      for (const [account, id] of [['a', '1'], ['a', '2'], ['b', '1']]) await seed.write({ account, id, v: 1 });
+      await seed.flush();
+
+      const scoped = make({ account: 'a' });
+      await scoped.write({ account: 'a', id: '1', v: 1 });
+      expect(await scoped.deleteUnseen(() => true)).toBe(1);
+      await scoped.flush();
+      expect(scoped.skipped).toBe(1);
+      const rows = await wh.query<{ k: string; d: number }>(`SELECT concat(account, id) AS k, _deleted AS d FROM per_account FINAL ORDER BY k`);
+      expect(rows.map((r) => [r.k, Number(r.d)])).toEqual([['a1', 0], ['a2', 1], ['b1', 0]]);
+    } finally {
+      await wh.drop();
+    }
+  });
+});

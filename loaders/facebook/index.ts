@@ -111,11 +111,11 @@ export default defineLoader({
       log: ctx.log,
     });
     const sinks: Sinks = {
-      accounts: ctx.sink('stg_fb_accounts', { skipUnchanged: { key: ['account_id'] } }),
-      campaign: ctx.sink('stg_fb_campaigns', { skipUnchanged: { key: ['account_id', 'campaign_id'] } }),
-      adset: ctx.sink('stg_fb_adsets', { skipUnchanged: { key: ['account_id', 'adset_id'] } }),
-      ad: ctx.sink('stg_fb_ads', { skipUnchanged: { key: ['account_id', 'ad_id'] } }),
-      creative: ctx.sink('stg_fb_creatives', { skipUnchanged: { key: ['account_id', 'creative_id'] } }),
+      accounts: ctx.sink('stg_fb_accounts', { skipUnchanged: { key: ['account_id'], ...scopeOf(ctx) } }),
+      campaign: ctx.sink('stg_fb_campaigns', { skipUnchanged: { key: ['account_id', 'campaign_id'], ...scopeOf(ctx) } }),
+      adset: ctx.sink('stg_fb_adsets', { skipUnchanged: { key: ['account_id', 'adset_id'], ...scopeOf(ctx) } }),
+      ad: ctx.sink('stg_fb_ads', { skipUnchanged: { key: ['account_id', 'ad_id'], ...scopeOf(ctx) } }),
+      creative: ctx.sink('stg_fb_creatives', { skipUnchanged: { key: ['account_id', 'creative_id'], ...scopeOf(ctx) } }),
       insights: {
         daily: insightSink(ctx, 'daily', ctx.window),
         // The weekly buckets' own range: they start on the Monday before the window.
@@ -154,7 +154,11 @@ export default defineLoader({
 
 function insightSink(ctx: Ctx, grain: InsightGrain, range: { since: string; until: string }): TableSink {
   const t = INSIGHT_TABLES[grain];
-  return ctx.sink(t.table, { skipUnchanged: { key: t.key, dateColumn: t.dateColumn, ...range } });
+  return ctx.sink(t.table, { skipUnchanged: { key: t.key, dateColumn: t.dateColumn, ...range, ...scopeOf(ctx) } });
+}
+
+function scopeOf(ctx: Ctx): { where?: Record<string, string> } {
+  return ctx.account ? { where: { account_id: ctx.account } } : {};
 }
 
 function apiFor(ctx: Ctx, account: FbAccountTarget): FbApi {

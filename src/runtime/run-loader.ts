@@ -106,8 +106,9 @@ async function runWithClient(
     { run_id: runId, source: loader.name, kind: req.kind ?? 'load', window_since: window.since, window_until: window.until, account: req.account ?? '', backfill_id: req.backfillId ?? '' },
     version,
   );
-  await writeRun(client, record);
+  // Active before the record exists: a concurrent run of this process must never take it for a dead one.
   markRunActive(runId, true);
+  await writeRun(client, record);
   // Claim, then look again: two runs that passed the check above at the same moment both see each other's
   // claim (or the later one sees the earlier), and a run that sees a rival yields. Both yielding is possible
   // and harmless (the next schedule tick runs); both loading is not.

@@ -100,9 +100,18 @@ function processAlive(pid: number): boolean {
 
 /** Runs this process is executing now: a record with our pid that is not here is dead (a write that was lost). */
 const activeRunIds = new Set<string>();
-export function markRunActive(runId: string, active: boolean): void {
+/**
+ * Runs of this process that ended lately (ms): a `running` version of one of them read just before its final
+ * version was written is a stale read, not a dead run — marking it interrupted would overwrite its success.
+ */
+const endedRunIds = new Map<string, number>();
+export function markRunActive(runId: string, active: boolean, now = Date.now()): void {
   if (active) activeRunIds.add(runId);
-  else activeRunIds.delete(runId);
+  else {
+    activeRunIds.delete(runId);
+    endedRunIds.set(runId, now);
+    for (const [id, at] of endedRunIds) if (now - at > STALE_AFTER_MS) endedRunIds.delete(id);
+  }
 }
 
 /**
@@ -113,7 +122,7 @@ export function markRunActive(runId: string, active: boolean): void {
 export function runIsDead(run: RunRecord, now = Date.now()): boolean {
   if (now - Date.parse(`${run.heartbeat_at.replace(' ', 'T')}Z`) > STALE_AFTER_MS) return true;
   if (run.host !== hostname()) return false;
-  if (run.pid === process.pid) return !activeRunIds.has(run.run_id);
+  if (run.pid === process.pid) return !activeRunIds.has(run.run_id) && !endedRunIds.has(run.run_id);
   return !processAlive(run.pid);
 }
 

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import type { ClickHouseClient } from '../clickhouse/client.js';
 import { queryRows } from '../clickhouse/client.js';
-import { sqlDate, sqlIdent } from '../clickhouse/literal.js';
+import { sqlDate, sqlString, sqlIdent } from '../clickhouse/literal.js';
 import { AdhouseError } from './errors.js';
 import { utcDateTime } from './dates.js';
 
@@ -24,7 +24,7 @@ export interface SinkOptions {
    * differs between versions cuts them apart, so the lookup may miss the newest and compare an older one
    * (a changed row then looks unchanged). The table needs `_hash` and `_deleted`.
    */
-  skipUnchanged?: { key: readonly string[]; dateColumn?: string; since?: string; until?: string };
+  skipUnchanged?: { key: readonly string[]; dateColumn?: string; since?: string; until?: string; where?: Readonly<Record<string, string>> };
   /** With skipUnchanged: a row for which this is true is skipped when no stored version exists (zero-filled days). */
   isEmpty?: (row: Row) => boolean;
 }
@@ -113,7 +113,11 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
     const w = spec.since !== undefined || spec.until !== undefined ? { since: spec.since, until: spec.until } : settings.window;
     if (spec.dateColumn && (!w?.since || !w.until)) throw new AdhouseError('internal', `skipUnchanged on ${table} by ${spec.dateColumn} needs a run window or since and until`);
     // Without a dateColumn the whole table is the scope: for sources read whole on every run (a sheet).
-    const scope = spec.dateColumn ? `WHERE ${sqlIdent(spec.dateColumn)} BETWEEN ${sqlDate(w!.since!)} AND ${sqlDate(w!.until!)}` : '';
+    const conds = [
+      ...(spec.dateColumn ? [`${sqlIdent(spec.dateColumn)} BETWEEN ${sqlDate(w!.since!)} AND ${sqlDate(w!.until!)}`] : []),
+      ...Object.entries(spec.where ?? {}).map(([c, v]) => `${sqlIdent(c)} = ${sqlString(v)}`),
+    ];
+    const scope = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
     const parts = spec.key.map((k) => `toString(${sqlIdent(k)})`);
     // 18.16's concat() wants at least two arguments.
     const keyExpr = parts.length === 1 ? parts[0]! : `concat(${parts.join(", '\\t', ")})`;
