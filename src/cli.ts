@@ -5,6 +5,7 @@ import { AdhouseError, EXIT } from './runtime/errors.js';
 import { redactString } from './runtime/redact.js';
 import { UsageError } from './cli/common.js';
 import { registerAlerts } from './cli/alerts.js';
+import { registerAnalytics } from './cli/analytics.js';
 import { registerBackfill } from './cli/backfill.js';
 import { registerCheck } from './cli/check.js';
 import { registerClickhouse } from './cli/clickhouse.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerBackfill(program);
   registerCheck(program);
   registerAlerts(program);
+  registerAnalytics(program);
   registerReport(program);
   registerRun(program);
   registerServe(program);

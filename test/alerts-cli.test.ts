@@ -32,7 +32,7 @@ describe('adhouse alerts check', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('ok      source_stale: 1 active, 1 firing');
-    expect(r.stdout).toContain('skipped cpr_anomaly: table fb_anomaly_history not present');
+    expect(r.stdout).toContain('ok      cpr_anomaly: 0 active, 0 firing');
     expect(r.stdout).toContain('telegram → -100777: would send firing source_stale');
     expect(r.stdout).toMatch(/^ {4}• direct: last successful run \d+ min ago \(SLO 1560 min\)$/m);
     expect(r.stdout).not.toContain('dry-Run-Token');

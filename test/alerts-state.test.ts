@@ -160,10 +160,10 @@ ${CHANNELS_YAML}
   });
 
   it('a rule over a missing table is skipped with the reason; the other rules still run', async () => {
-    const rs = rules(`  - name: cpr_anomaly
+    const rs = rules(`  - name: needs_history
     severity: warning
-    requires: [fb_anomaly_history]
-    query: SELECT account_id FROM fb_anomaly_history
+    requires: [vk_anomaly_history]
+    query: SELECT account_id FROM vk_anomaly_history
     dedup_key: "{account_id}"
     summary: "{account_id}"
   - name: burnout
@@ -184,7 +184,7 @@ ${CHANNELS_YAML}
 `);
     const report = await evaluateAlerts({ client: wh.client, rules: rs, channels: {}, smokeChecks, now: new Date('2031-01-01T00:00:00Z') });
     expect(report.rules).toEqual([
-      { rule: 'cpr_anomaly', status: 'skipped', reason: 'table fb_anomaly_history not present', active: 0, firing: 0 },
+      { rule: 'needs_history', status: 'skipped', reason: 'table vk_anomaly_history not present', active: 0, firing: 0 },
       { rule: 'burnout', status: 'skipped', reason: 'table v_ad_burnout_nowhere not present', active: 0, firing: 0 },
       { rule: 'wrong_template', status: 'failed', reason: expect.stringContaining('uses {y}, which the query does not return'), active: 0, firing: 0 },
       { rule: 'fine', status: 'ok', active: 1, firing: 1 },
@@ -239,7 +239,7 @@ ${CHANNELS_YAML}
     expect(await wh.query(`SELECT state FROM meta_alerts FINAL WHERE rule = 'fine'`)).toEqual([{ state: 'resolved' }]);
   });
 
-  it('the built-in rules parse and run on this ClickHouse (the rules over missing tables are skipped)', async () => {
+  it('the built-in rules parse and run on this ClickHouse, the ad-analytics ones included', async () => {
     const builtIn = loadRules(undefined, { ALERT_TELEGRAM_CHAT_ID: '-100200', ADMIN_CHAT_ID: '42', ALERT_EMAIL_TO: 'a@example.com, b@example.com' });
     expect(builtIn.map((r) => r.name)).toEqual(['source_stale', 'source_failing', 'zero_rows_run', 'token_invalid', 'romi_red', 'smoke_check_failing', 'cpr_anomaly', 'ad_burnout']);
     expect(builtIn.find((r) => r.name === 'token_invalid')!.recipients).toEqual({ email: ['a@example.com', 'b@example.com'], telegram: ['-100200', '42'] });
@@ -251,7 +251,7 @@ ${CHANNELS_YAML}
     const byRule = Object.fromEntries(report.rules.map((r) => [r.rule, r.status === 'ok' ? `ok ${r.active}` : `${r.status}: ${r.reason}`]));
     expect(byRule).toEqual({
       source_stale: 'ok 0', source_failing: 'ok 1', zero_rows_run: 'ok 0', token_invalid: 'ok 1', romi_red: 'ok 0', smoke_check_failing: 'ok 1',
-      cpr_anomaly: 'skipped: table fb_anomaly_history not present', ad_burnout: 'skipped: table v_burnout_risk not present',
+      cpr_anomaly: 'ok 0', ad_burnout: 'ok 0',
     });
     expect(report.unconfiguredChannels.sort()).toEqual(['email', 'telegram']);
   });

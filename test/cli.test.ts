@@ -11,7 +11,7 @@ describe('adhouse CLI', () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
     const commands = [...r.stdout.matchAll(/^ {2}([a-z-]+)(?: |\[|<)/gm)].map((m) => m[1]);
-    expect(commands).toEqual(['clickhouse', 'migrate', 'load', 'backfill', 'check', 'alerts', 'report', 'run', 'serve', 'export', 'sandbox', 'demo', 'help']);
+    expect(commands).toEqual(['clickhouse', 'migrate', 'load', 'backfill', 'check', 'alerts', 'analytics', 'report', 'run', 'serve', 'export', 'sandbox', 'demo', 'help']);
   });
 
   it('exits 2 with one line naming a bad variable', async () => {

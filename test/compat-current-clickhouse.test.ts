@@ -106,3 +106,57 @@ describe('compatibility: the digest reports\' queries', () => {
     }
   });
 });
+
+describe('compatibility: the analytics views and their refresh', () => {
+  it('the analytics fixture gives the same view rows on 18.16 and chDB (floats within 1e-9), and the refresh SQL runs on both', async () => {
+    const { analyticsFixtureStatements, ANALYTICS_QUERIES } = await import('./compat/analytics-fixture.js');
+    const { diff } = await import('./compat/diff.js');
+    const { refreshAnalytics } = await import('../src/analytics/refresh.js');
+    const wh = await freshWarehouse();
+    try {
+      const fixture = [...analyticsFixtureStatements(1), ...analyticsFixtureStatements(2)];
+      for (const sql of fixture) await wh.client.command({ query: sql });
+      const old: Array<Array<Record<string, unknown>>> = [];
+      for (const sql of ANALYTICS_QUERIES) old.push(await wh.query<Record<string, unknown>>(sql));
+      // Record the refresh's SQL on 18.16, replay it on chDB, then compare the history both wrote.
+      const sent: string[] = [];
+      const recording = new Proxy(wh.client, {
+        get(target, prop, receiver) {
+          if (prop !== 'query' && prop !== 'command') return Reflect.get(target, prop, receiver);
+          return (params: { query: string }) => {
+            sent.push(params.query);
+            return prop === 'query' ? target.query(params as Parameters<typeof target.query>[0]) : target.command(params as Parameters<typeof target.command>[0]);
+          };
+        },
+      });
+      const counts = await refreshAnalytics(recording, { detectedAt: new Date('2026-03-10T08:00:00Z') });
+      expect(counts.anomalies).toBeGreaterThan(0);
+      const HISTORY = [
+        'SELECT * FROM fb_anomaly_history ORDER BY account_id, ad_id, week_start',
+        'SELECT * FROM fb_burnout_history ORDER BY account_id, ad_id, week_start',
+      ];
+      for (const sql of HISTORY) old.push(await wh.query<Record<string, unknown>>(sql));
+
+      const migrations = readSqlFiles(path.join(SQL_DIR, 'migrations')).flatMap((f) => splitStatements(f.text));
+      const views = readSqlFiles(path.join(SQL_DIR, 'views')).flatMap((f) => splitStatements(renderViewSql(f.text, viewVars({}), f.name)));
+      const setup = ['CREATE DATABASE compat', 'USE compat', "CREATE TABLE IF NOT EXISTS meta_schema_migrations (name String, checksum String, applied_at DateTime('UTC')) ENGINE = MergeTree ORDER BY name"];
+      const queries = [...ANALYTICS_QUERIES, ...HISTORY];
+      const statements = [...setup, ...migrations, ...views, ...fixture, ...ANALYTICS_QUERIES, ...sent, ...HISTORY];
+      const py = spawnSync('python3', [path.join(__dirname, 'compat', 'chdb_run.py')], { input: JSON.stringify(statements), encoding: 'utf8', maxBuffer: 64 << 20 });
+      expect(py.status, py.stderr).toBe(0);
+      const results = JSON.parse(py.stdout) as Array<{ rows?: Array<Record<string, unknown>>; error?: string }>;
+      const failures = results.map((r, i) => (r.error ? `${statements[i]!.slice(0, 160)} -> ${r.error}` : null)).filter(Boolean);
+      expect(failures).toEqual([]);
+      const viewsAt = setup.length + migrations.length + views.length + fixture.length;
+      const current = [...results.slice(viewsAt, viewsAt + ANALYTICS_QUERIES.length), ...results.slice(statements.length - HISTORY.length)].map((r) => r.rows!);
+      queries.forEach((sql, i) => {
+        expect(current[i]!.length, sql).toBe(old[i]!.length);
+        expect(diff(current[i], old[i]), sql).toEqual([]);
+      });
+      // The comparison covers real rows: anomalies, burnout, delivery and history are not empty.
+      expect(old.map((rows) => rows.length).every((n) => n > 0)).toBe(true);
+    } finally {
+      await wh.drop();
+    }
+  });
+});

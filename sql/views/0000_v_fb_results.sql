@@ -15,7 +15,7 @@
 -- element is picked. Rates are recomputed from the counts (ctr, link_ctr in percent); cpr = spend / results
 -- when results > 0, else NULL; cpc NULL without clicks. Money in the account currency (`currency`).
 -- 18.16: no window functions, one JOIN per SELECT inside an aliased subquery, explicit ALL strictness;
--- lambdas read only their own argument (captured columns break on 18.16).
+-- action types are found with indexOf (no lambda), and the result's value is read once (i_result).
 CREATE VIEW {{VIEW}} AS
 SELECT
     {{PERIOD}}, account_id, campaign_id, campaign_name, adset_id, adset_name, ad_id, ad_name, currency, optimization_goal,
@@ -33,15 +33,8 @@ FROM
 (
     SELECT
         *,
-        multiIf(
-            result_family = 'messages', v_messages,
-            result_family = 'leadgen_form', v_lead_form,
-            result_family = 'website_lead', v_pixel_lead,
-            result_family = 'purchase', v_purchase,
-            result_family = 'click', v_click,
-            result_family = 'video_view', v_video,
-            result_family = 'app_install', v_app,
-            toFloat64(0)) AS results
+        -- the result's element, found once: one arrayElement per row instead of one per family
+        if(i_result > 0, arrayElement(action_values_list, i_result), toFloat64(0)) AS results
     FROM
     (
         SELECT
@@ -54,13 +47,15 @@ FROM
                 optimization_goal = 'THRUPLAY', 'video_view',
                 optimization_goal = 'APP_INSTALLS', 'app_install',
                 'none') AS result_family,
-            if(i_messages > 0, arrayElement(action_values_list, i_messages), toFloat64(0)) AS v_messages,
-            if(i_lead_form > 0, arrayElement(action_values_list, i_lead_form), toFloat64(0)) AS v_lead_form,
-            if(i_pixel_lead > 0, arrayElement(action_values_list, i_pixel_lead), toFloat64(0)) AS v_pixel_lead,
-            if(i_purchase > 0, arrayElement(action_values_list, i_purchase), toFloat64(0)) AS v_purchase,
-            if(i_link_click > 0, arrayElement(action_values_list, i_link_click), if(i_landing > 0, arrayElement(action_values_list, i_landing), toFloat64(0))) AS v_click,
-            if(i_video > 0, arrayElement(action_values_list, i_video), toFloat64(0)) AS v_video,
-            if(i_app > 0, arrayElement(action_values_list, i_app), if(i_mobile_app > 0, arrayElement(action_values_list, i_mobile_app), toFloat64(0))) AS v_app
+            multiIf(
+                result_family = 'messages', i_messages,
+                result_family = 'leadgen_form', i_lead_form,
+                result_family = 'website_lead', i_pixel_lead,
+                result_family = 'purchase', i_purchase,
+                result_family = 'click', if(i_link_click > 0, i_link_click, i_landing),
+                result_family = 'video_view', i_video,
+                result_family = 'app_install', if(i_app > 0, i_app, i_mobile_app),
+                toUInt64(0)) AS i_result
         FROM
         (
             SELECT
@@ -69,15 +64,15 @@ FROM
                 spend, impressions, reach, clicks, inline_link_clicks,
                 quality_ranking, engagement_rate_ranking, conversion_rate_ranking,
                 action_values_list,
-                arrayFirstIndex(t -> t = 'onsite_conversion.total_messaging_connection', action_types) AS i_messages,
-                arrayFirstIndex(t -> t = 'onsite_conversion.lead_grouped', action_types) AS i_lead_form,
-                arrayFirstIndex(t -> t = 'offsite_conversion.fb_pixel_lead', action_types) AS i_pixel_lead,
-                arrayFirstIndex(t -> t = 'offsite_conversion.fb_pixel_purchase', action_types) AS i_purchase,
-                arrayFirstIndex(t -> t = 'link_click', action_types) AS i_link_click,
-                arrayFirstIndex(t -> t = 'landing_page_view', action_types) AS i_landing,
-                arrayFirstIndex(t -> t = 'video_view', action_types) AS i_video,
-                arrayFirstIndex(t -> t = 'app_install', action_types) AS i_app,
-                arrayFirstIndex(t -> t = 'mobile_app_install', action_types) AS i_mobile_app
+                indexOf(action_types, 'onsite_conversion.total_messaging_connection') AS i_messages,
+                indexOf(action_types, 'onsite_conversion.lead_grouped') AS i_lead_form,
+                indexOf(action_types, 'offsite_conversion.fb_pixel_lead') AS i_pixel_lead,
+                indexOf(action_types, 'offsite_conversion.fb_pixel_purchase') AS i_purchase,
+                indexOf(action_types, 'link_click') AS i_link_click,
+                indexOf(action_types, 'landing_page_view') AS i_landing,
+                indexOf(action_types, 'video_view') AS i_video,
+                indexOf(action_types, 'app_install') AS i_app,
+                indexOf(action_types, 'mobile_app_install') AS i_mobile_app
             FROM
             (
                 SELECT *

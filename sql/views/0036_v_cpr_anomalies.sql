@@ -1,0 +1,87 @@
+-- v_cpr_anomalies — grain: ad × week with a CPR spike (anomaly_type 'cpr_spike'). A week is a spike when it
+-- has enough results for its family, at least min_baseline_weeks baseline weeks, and
+--   cpr >= cpr_spike_ratio × baseline cpr                      (defaults 1.20 and 2; dim_settings)
+-- with the baseline of int_fb_ad_weeks (median CPR of the previous up-to-4 weeks with enough results).
+--   anomaly_score = 1 - exp(-(cpr / baseline - cpr_spike_ratio) / anomaly_score_scale)        in [0, 1)
+--       0 at the threshold, grows with the excess over it and saturates (scale 0.5: 1.5× → 0.45, 2× → 0.80)
+--   confidence = results / (results + min_results) × baseline_weeks / 4                        in (0, 1)
+--       more results than the minimum and a full 4-week baseline both raise it (minimum case 0.5 × 0.5)
+--   likely_triggers: (metric, value, delta_pct) of every other metric whose delta_pct that week crosses its
+--       deviation threshold in the bad direction (deviation.* in dim_settings: frequency +15, ctr -15,
+--       link_ctr -15, cpm +15, spend +30, results -20, each ranking score -20), strongest first
+--       (delta_pct / threshold, ties in metric order).
+--   preceding_deviations: (week_offset, week_start, [(metric, value, delta_pct)]) for week 0, -1 and -2
+--       (previous delivered weeks), each against its own baseline, cpr included, same thresholds and order.
+-- platform and account_id lead, so other platforms can feed the same shape later.
+CREATE VIEW v_cpr_anomalies AS
+SELECT
+    'facebook' AS platform, account_id, campaign_id, adset_id, ad_id, ad_name, currency, result_family, week_start,
+    'cpr_spike' AS anomaly_type,
+    cpr_now AS current_value,
+    cpr_base AS baseline_value,
+    (cpr_now - cpr_base) / cpr_base * 100 AS delta_pct,
+    results_now AS results,
+    baseline_weeks,
+    1 - exp(-(cpr_now / cpr_base - spike_ratio) / score_scale) AS anomaly_score,
+    results_now / (results_now + min_results) * baseline_weeks / 4 AS confidence,
+    arrayFilter(z -> z.1 != 'cpr', deviations0) AS likely_triggers,
+    arraySlice([
+        (toInt8(0), week_start, deviations0),
+        (toInt8(-1), assumeNotNull(lag1_week_start), deviations1),
+        (toInt8(-2), assumeNotNull(lag2_week_start), deviations2)
+    ], 1, least(week_index, 3)) AS preceding_deviations
+FROM
+(
+    SELECT
+        *,
+        assumeNotNull(cpr) AS cpr_now,
+        assumeNotNull(cpr_base0) AS cpr_base,
+        assumeNotNull(results) AS results_now,
+        -- the metrics as vectors, in the order of v_analytics_settings.deviation_thresholds
+        [spend, impressions, reach, frequency, clicks, ctr, link_ctr, cpm, cpc, results, cpr, quality_score, engagement_score, conversion_score] AS m_cur,
+        [spend_base0, impressions_base0, reach_base0, frequency_base0, clicks_base0, ctr_base0, link_ctr_base0, cpm_base0, cpc_base0, results_base0, cpr_base0, quality_score_base0, engagement_score_base0, conversion_score_base0] AS m_base0,
+        [spend_lag1, impressions_lag1, reach_lag1, frequency_lag1, clicks_lag1, ctr_lag1, link_ctr_lag1, cpm_lag1, cpc_lag1, results_lag1, cpr_lag1, quality_score_lag1, engagement_score_lag1, conversion_score_lag1] AS m_lag1,
+        [spend_base1, impressions_base1, reach_base1, frequency_base1, clicks_base1, ctr_base1, link_ctr_base1, cpm_base1, cpc_base1, results_base1, cpr_base1, quality_score_base1, engagement_score_base1, conversion_score_base1] AS m_base1,
+        [spend_lag2, impressions_lag2, reach_lag2, frequency_lag2, clicks_lag2, ctr_lag2, link_ctr_lag2, cpm_lag2, cpc_lag2, results_lag2, cpr_lag2, quality_score_lag2, engagement_score_lag2, conversion_score_lag2] AS m_lag2,
+        [spend_base2, impressions_base2, reach_base2, frequency_base2, clicks_base2, ctr_base2, link_ctr_base2, cpm_base2, cpc_base2, results_base2, cpr_base2, quality_score_base2, engagement_score_base2, conversion_score_base2] AS m_base2,
+        assumeNotNull((SELECT cpr_spike_ratio FROM v_analytics_settings)) AS spike_ratio,
+        assumeNotNull((SELECT anomaly_score_scale FROM v_analytics_settings)) AS score_scale,
+        ['spend', 'impressions', 'reach', 'frequency', 'clicks', 'ctr', 'link_ctr', 'cpm', 'cpc', 'results', 'cpr',
+         'quality_score', 'engagement_score', 'conversion_score'] AS metric_names,
+        assumeNotNull((SELECT deviation_thresholds FROM v_analytics_settings)) AS thresholds,
+        -- (metric, value, delta_pct) crossing the threshold in the bad direction, strongest first
+        arrayMap(z -> (z.1, z.2, z.3), arraySort(z -> (-z.4, z.5), arrayFilter(z -> z.4 >= 1,
+            arrayMap((n, v, b, t, j) -> (n, ifNull(v, 0), if(ifNull(b, 0) > 0, (ifNull(v, 0) - assumeNotNull(b)) / assumeNotNull(b) * 100, 0),
+                                          if(t != 0 AND ifNull(b, 0) > 0, (ifNull(v, 0) - assumeNotNull(b)) / assumeNotNull(b) * 100 / t, 0), j),
+                metric_names, m_cur, m_base0, thresholds, arrayEnumerate(metric_names))))) AS deviations0,
+        arrayMap(z -> (z.1, z.2, z.3), arraySort(z -> (-z.4, z.5), arrayFilter(z -> z.4 >= 1,
+            arrayMap((n, v, b, t, j) -> (n, ifNull(v, 0), if(ifNull(b, 0) > 0, (ifNull(v, 0) - assumeNotNull(b)) / assumeNotNull(b) * 100, 0),
+                                          if(t != 0 AND ifNull(b, 0) > 0, (ifNull(v, 0) - assumeNotNull(b)) / assumeNotNull(b) * 100 / t, 0), j),
+                metric_names, m_lag1, m_base1, thresholds, arrayEnumerate(metric_names))))) AS deviations1,
+        arrayMap(z -> (z.1, z.2, z.3), arraySort(z -> (-z.4, z.5), arrayFilter(z -> z.4 >= 1,
+            arrayMap((n, v, b, t, j) -> (n, ifNull(v, 0), if(ifNull(b, 0) > 0, (ifNull(v, 0) - assumeNotNull(b)) / assumeNotNull(b) * 100, 0),
+                                          if(t != 0 AND ifNull(b, 0) > 0, (ifNull(v, 0) - assumeNotNull(b)) / assumeNotNull(b) * 100 / t, 0), j),
+                metric_names, m_lag2, m_base2, thresholds, arrayEnumerate(metric_names))))) AS deviations2
+    FROM
+    (
+        -- only the spike weeks are computed (int_fb_weekly_spikes): the other weeks never leave the ad's arrays
+        SELECT
+            account_id, ad_id, campaign_id, adset_id, ad_name, currency, week_index, week_start, result_family, min_results,
+            baseline_weeks, lag1_week_start, lag2_week_start,
+            spend, spend_base0, spend_lag1, spend_base1, spend_lag2, spend_base2,
+            impressions, impressions_base0, impressions_lag1, impressions_base1, impressions_lag2, impressions_base2,
+            reach, reach_base0, reach_lag1, reach_base1, reach_lag2, reach_base2,
+            frequency, frequency_base0, frequency_lag1, frequency_base1, frequency_lag2, frequency_base2,
+            clicks, clicks_base0, clicks_lag1, clicks_base1, clicks_lag2, clicks_base2,
+            ctr, ctr_base0, ctr_lag1, ctr_base1, ctr_lag2, ctr_base2,
+            link_ctr, link_ctr_base0, link_ctr_lag1, link_ctr_base1, link_ctr_lag2, link_ctr_base2,
+            cpm, cpm_base0, cpm_lag1, cpm_base1, cpm_lag2, cpm_base2,
+            cpc, cpc_base0, cpc_lag1, cpc_base1, cpc_lag2, cpc_base2,
+            results, results_base0, results_lag1, results_base1, results_lag2, results_base2,
+            cpr, cpr_base0, cpr_lag1, cpr_base1, cpr_lag2, cpr_base2,
+            quality_score, quality_score_base0, quality_score_lag1, quality_score_base1, quality_score_lag2, quality_score_base2,
+            engagement_score, engagement_score_base0, engagement_score_lag1, engagement_score_base1, engagement_score_lag2, engagement_score_base2,
+            conversion_score, conversion_score_base0, conversion_score_lag1, conversion_score_base1, conversion_score_lag2, conversion_score_base2
+        FROM int_fb_weekly_spikes
+    ) AS spike_rows
+) AS spikes;
