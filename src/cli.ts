@@ -7,6 +7,7 @@ import { UsageError } from './cli/common.js';
 import { registerAlerts } from './cli/alerts.js';
 import { registerAnalytics } from './cli/analytics.js';
 import { registerBackfill } from './cli/backfill.js';
+import { registerBatchSync } from './cli/batch-sync.js';
 import { registerCheck } from './cli/check.js';
 import { registerClickhouse } from './cli/clickhouse.js';
 import { registerDemo } from './cli/demo.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerLoad(program);
   registerBackfill(program);
+  registerBatchSync(program);
   registerCheck(program);
   registerAlerts(program);
   registerAnalytics(program);

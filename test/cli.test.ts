@@ -11,7 +11,7 @@ describe('adhouse CLI', () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
     const commands = [...r.stdout.matchAll(/^ {2}([a-z-]+)(?: |\[|<)/gm)].map((m) => m[1]);
-    expect(commands).toEqual(['clickhouse', 'migrate', 'load', 'backfill', 'check', 'alerts', 'analytics', 'report', 'run', 'serve', 'export', 'sandbox', 'demo', 'help']);
+    expect(commands).toEqual(['clickhouse', 'migrate', 'load', 'backfill', 'batch-sync', 'check', 'alerts', 'analytics', 'report', 'run', 'serve', 'export', 'sandbox', 'demo', 'help']);
   });
 
   it('exits 2 with one line naming a bad variable', async () => {
@@ -101,6 +101,7 @@ describe('adhouse CLI', () => {
         values: [{ source: 'qtickets_api', order_id: 'planted', line_id: '1', event_id: 'no-such-event', event_name: 'x', city: 'msk', event_date: '2026-12-05', sold_at: '2026-11-01 10:00:00', tickets: 1, revenue: 100, currency: 'RUB', status: 'paid', src_msg_id: '', _hash: 0, _ver: 1, _loaded_at: '2026-11-01 10:00:00', _run_id: 't' }],
       });
       const planted = await runCli(['check'], env);
+      const [history] = await wh.query<{ n: string }>(`SELECT count() AS n FROM ${wh.database}_demo.fb_anomaly_history`);
       await wh.client.command({ query: `DROP DATABASE IF EXISTS ${wh.database}_demo` });
       expect(r.code, r.stderr).toBe(0);
       expect(check.code, check.stderr + check.stdout).toBe(0);
@@ -118,6 +119,8 @@ describe('adhouse CLI', () => {
       expect(r.stdout).toMatch(/^avito +\(no utm city\) +[\d.]+/m);
       // ROMI joins sales and spend for the sandboxes' shared events; not a TTY, so statuses are plain words.
       expect(r.stdout).toMatch(/ROMI by city and event date/);
+      // The analytics refresh ran over the loaded Facebook weeks and says what it recorded.
+      expect(r.stdout).toMatch(new RegExp(`^Ad analytics \\(adhouse analytics refresh\\): ${history!.n} CPR anomalies and \\d+ burnout rows recorded; \\d+ ads at high`, 'm'));
       expect(r.stdout).toMatch(/^msk +2\d{3}-12-05 +[\d.]+ +[\d.]+ +[\d.]+ +-?[\d.]+ +(green|yellow|red)$/m);
     });
 

@@ -215,17 +215,22 @@ export function insightRanges(window: { since: string; until: string }, today: s
 
 async function loadAccount(ctx: Ctx, sinks: Sinks, account: FbAccountTarget, plan: Plan): Promise<void> {
   const api = apiFor(ctx, account);
-  const info = accountRow(account.id, account.label, await api.account());
-  ctx.rowsRead(1);
-  await sinks.accounts.write({ ...info });
+  try {
+    const info = accountRow(account.id, account.label, await api.account());
+    ctx.rowsRead(1);
+    await sinks.accounts.write({ ...info });
 
-  if (plan.steps.has('structure')) await loadStructure(ctx, sinks, api, account.id, plan.structure);
-  const ranges = insightRanges(ctx.window, accountToday(ctx, account.id, info.timezone_name));
-  for (const grain of ['weekly', 'daily', 'hourly'] as const) {
-    if (!plan.steps.has(grain)) continue;
-    let rows = 0;
-    for (const range of ranges[grain]) rows += await loadInsights(ctx, sinks.insights[grain], api, grain, range, info.currency, account.id);
-    ctx.log.info({ account: account.id, grain, rows, ranges: ranges[grain], calls: api.stats.calls, splits: api.stats.splits, asyncJobs: api.stats.asyncJobs, throttledMs: api.stats.throttledMs }, `facebook ${account.id}: ${rows} ${grain} insight rows`);
+    if (plan.steps.has('structure')) await loadStructure(ctx, sinks, api, account.id, plan.structure);
+    const ranges = insightRanges(ctx.window, accountToday(ctx, account.id, info.timezone_name));
+    for (const grain of ['weekly', 'daily', 'hourly'] as const) {
+      if (!plan.steps.has(grain)) continue;
+      let rows = 0;
+      for (const range of ranges[grain]) rows += await loadInsights(ctx, sinks.insights[grain], api, grain, range, info.currency, account.id);
+      ctx.log.info({ account: account.id, grain, rows, ranges: ranges[grain], calls: api.stats.calls, splits: api.stats.splits, asyncJobs: api.stats.asyncJobs, throttledMs: api.stats.throttledMs }, `facebook ${account.id}: ${rows} ${grain} insight rows`);
+    }
+  } finally {
+    // The account's running call total, also for structure-only and failed runs (the batch sync sums these).
+    ctx.log.info({ account: account.id, calls: api.stats.calls, throttledMs: api.stats.throttledMs }, `facebook ${account.id}: ${api.stats.calls} API calls`);
   }
 }
 

@@ -1,5 +1,5 @@
 // Snapshots of the live analytics views into their history tables (`adhouse analytics refresh`, and the batch
-// sync's last step per account). The views recompute from the current data on every read; the history
+// sync's last step, once per job for the accounts it loaded). The views recompute from the current data on every read; the history
 // records when a detection was first seen, so alerts and reports can ask "what is new since T".
 //   fb_anomaly_history: (ad, week) spikes not recorded yet — the table holds first detections only.
 //   fb_burnout_history: (ad, week, risk_level) not recorded yet — an escalation of a week is a new row.
@@ -59,7 +59,7 @@ export async function analyticsViewsExist(client: ClickHouseClient, signal?: Abo
 /**
  * Inserts the view rows not yet in history with detected_at = opts.detectedAt. Returns the rows inserted.
  * Two refreshes of the same accounts at the same moment could both insert a row; the batch sync runs one
- * refresh per account at a time, so this is not guarded further.
+ * refresh per job at a time, so this is not guarded further.
  */
 export async function refreshAnalytics(client: ClickHouseClient, opts: RefreshOptions = {}): Promise<RefreshResult> {
   const at = sqlDateTime(utcDateTime((opts.detectedAt ?? new Date()).getTime()));

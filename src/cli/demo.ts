@@ -3,6 +3,7 @@ import { connect, queryRows } from '../clickhouse/client.js';
 import { sqlDate } from '../clickhouse/literal.js';
 import { envPrefix, sourceSettings } from '../config/sources.js';
 import { migrate } from '../clickhouse/migrate.js';
+import { refreshAnalytics } from '../analytics/refresh.js';
 import { addDays, todayIn } from '../runtime/dates.js';
 import { runLoader } from '../runtime/run-loader.js';
 import { LOADERS } from '../../loaders/registry.js';
@@ -76,6 +77,10 @@ export function registerDemo(program: Command): void {
             romi.map((r) => ({ ...r, revenue: Number(r.revenue), spend_rub: Number(r.spend_rub), roas: r.roas === null ? '' : Number(r.roas).toFixed(2), romi: r.romi === null ? '' : Number(r.romi).toFixed(2) })),
           ).replace(/\b(green|yellow|red|no_spend)\s*$/gm, (status) => colour(status.trim() as RomiStatus) + ' '.repeat(status.length - status.trim().length))}\n`,
         );
+        // The ad analytics over the Facebook weeks just loaded (what the batch sync's last step records).
+        const recorded = await refreshAnalytics(client);
+        const [risk] = await queryRows<{ n: string }>(client, `SELECT count() AS n FROM v_burnout_risk WHERE risk_level IN ('high', 'critical')`);
+        process.stdout.write(`\nAd analytics (adhouse analytics refresh): ${recorded.anomalies} CPR anomalies and ${recorded.burnout} burnout rows recorded; ${Number(risk!.n)} ads at high or critical burnout risk (v_cpr_anomalies, v_burnout_risk)\n`);
       } finally {
         await client.close();
       }

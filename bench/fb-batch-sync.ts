@@ -1,0 +1,132 @@
+// Facebook batch sync benchmark (issue 3): 174 accounts × 50 ads × 12 weeks in the sandbox, every answer
+// delayed 50 ms, `adhouse batch-sync facebook --workers 5 --pause-ms 0` as a child process.
+// Prints the wall time, the lower bound the sandbox's latency implies, their ratio (target ≤ 1.3), the API
+// calls made (sandbox counter) and the sync's peak RSS (target ≤ 400 MB).
+//
+// Lower bound: each API call takes at least the sandbox latency L, and one account's calls are made one after
+// the other (the loader awaits each page/poll), as are the accounts of one business (they never run at once).
+// With R calls in all, N accounts of equal shape (R/N calls each), W workers and the biggest business having
+// B accounts:  bound = L × max(R / W, B × R / N)  — either the work shared perfectly by W workers, or the
+// longest chain that cannot be split. Our own waits are set to ~0 (poll interval 1 ms, no pause, no request
+// rate cap), and the sandbox's usage budget is never reached, so nothing else is enforced.
+// --burnout 1 runs the job's one analytics refresh too (ClickHouse only, outside the bound): its time is
+// printed on its own and left out of the ratio.
+//   npm run bench:fb-batch [-- --accounts N] [--ads N] [--weeks N] [--latency MS] [--workers N] [--heap MB] [--burnout 1]
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect, queryRows } from '../src/clickhouse/client.js';
+import { migrate } from '../src/clickhouse/migrate.js';
+import { clickhouseConfig } from '../src/config/clickhouse.js';
+import { loadDotenvFiles } from '../src/config/env.js';
+import { runtimeConfig } from '../src/config/runtime.js';
+import { ensureClickHouse } from '../src/cli/common.js';
+import { addDays, todayIn } from '../src/runtime/dates.js';
+import { startSandbox } from '../loaders/facebook/sandbox.js';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const ACCOUNTS = arg('accounts', 174);
+const ADS = arg('ads', 50);
+const WEEKS = arg('weeks', 12);
+const LATENCY_MS = arg('latency', 50);
+const WORKERS = arg('workers', 5);
+/** V8 heap cap of the batch-sync process in MB (0 = Node's default), to see how much of the peak is garbage. */
+const HEAP_MB = arg('heap', 0);
+const BURNOUT = arg('burnout', 0) === 1;
+const DATABASE = 'adhouse_bench_fb_batch';
+const ADHOUSE_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/bin/adhouse.mjs');
+
+/** Peak RSS of a running process from /proc (VmHWM is its high-water mark), in bytes; 0 once it is gone. */
+function peakRss(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function main(): Promise<void> {
+  loadDotenvFiles();
+  const rt = runtimeConfig();
+  const ch0 = clickhouseConfig();
+  await ensureClickHouse({ ch: ch0, rt });
+  const ch = { ...ch0, database: DATABASE };
+  const admin = connect(ch0, { database: null });
+  await admin.command({ query: `DROP DATABASE IF EXISTS ${DATABASE}` });
+  await admin.close();
+  await migrate(ch);
+
+  // The world's 12 weeks end today, so the batch's window (the lookback ending today) covers all of them.
+  const days = WEEKS * 7;
+  const today = todayIn(rt.reportingTz);
+  const shape = { accounts: ACCOUNTS, adsPerAccount: ADS, weeks: WEEKS, start: addDays(today, -(days - 1)) };
+  const sandbox = await startSandbox({ seed: 2026, faults: new Set(), shape, latencyMs: LATENCY_MS });
+  const groups = new Map<string, number>();
+  for (const a of sandbox.world.accounts.values()) {
+    const key = a.business ? `b${a.business.id}` : `a${a.id}`;
+    groups.set(key, (groups.get(key) ?? 0) + 1);
+  }
+  const biggest = Math.max(...groups.values());
+  process.stderr.write(`sandbox: ${sandbox.world.accounts.size} accounts in ${groups.size} groups (biggest ${biggest}), ${ADS} ads each, ${WEEKS} weeks from ${shape.start}, latency ${LATENCY_MS} ms\n`);
+
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    ...sandbox.env,
+    CH_DATABASE: DATABASE,
+    FACEBOOK_LOOKBACK_DAYS: String(days),
+    FB_POLL_MS: '1',
+    FB_POLL_MAX_MS: '1',
+    FACEBOOK_RPS: '10000',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  };
+  const started = Date.now();
+  const nodeArgs = HEAP_MB > 0 ? [`--max-old-space-size=${HEAP_MB}`] : [];
+  const child = spawn(process.execPath, [...nodeArgs, ADHOUSE_BIN, 'batch-sync', 'facebook', '--workers', String(WORKERS), '--pause-ms', '0', ...(BURNOUT ? [] : ['--skip-burnout'])], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  let rss = 0;
+  const sampler = setInterval(() => (rss = Math.max(rss, peakRss(child.pid!))), 200);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  clearInterval(sampler);
+  const wallMs = Date.now() - started;
+  const requests = sandbox.counters.requests;
+  await sandbox.close();
+  process.stdout.write(stdout);
+  if (code !== 0) throw new Error(`batch-sync exited with ${code}`);
+
+  const client = connect(ch);
+  const [facts] = await queryRows<{ daily: string; weekly: string; ads: string }>(
+    client,
+    `SELECT (SELECT count() FROM stg_fb_insights_daily FINAL) AS daily, (SELECT count() FROM stg_fb_insights_weekly FINAL) AS weekly, (SELECT count() FROM stg_fb_ads FINAL) AS ads`,
+  );
+  await client.close();
+
+  const n = sandbox.world.accounts.size;
+  const boundMs = LATENCY_MS * Math.max(requests / WORKERS, (biggest * requests) / n);
+  // What the batch itself reported (its summary), to compare with the sandbox's count.
+  const reported = /API calls (\d+)( \([^)]*\))?/.exec(stdout);
+  const refresh = /analytics refresh of \d+ account\(s\): .* in ([\d.]+) s/.exec(stdout);
+  const refreshMs = refresh ? Number(refresh[1]) * 1000 : 0;
+  const loadMs = wallMs - refreshMs;
+  const lines = [
+    '',
+    `accounts ${n}, workers ${WORKERS}, latency ${LATENCY_MS} ms; loaded ${facts!.ads} ads, ${facts!.weekly} weekly and ${facts!.daily} daily insight rows`,
+    `wall time        ${(wallMs / 1000).toFixed(1)} s`,
+    `lower bound      ${(boundMs / 1000).toFixed(1)} s  = ${LATENCY_MS} ms × max(${requests} calls / ${WORKERS} workers, ${biggest} accounts × ${requests} / ${n} calls)`,
+    ...(BURNOUT ? [`analytics refresh ${(refreshMs / 1000).toFixed(1)} s  (once for the job, after the loads; ${refresh ? 'from the summary' : 'not found in the summary'})`] : []),
+    `ratio            ${(loadMs / boundMs).toFixed(2)}  (target ≤ 1.3${BURNOUT ? '; wall time less the refresh' : ''})`,
+    `API calls        ${requests}  (${(requests / n).toFixed(1)} per account; sandbox counter)  — the batch's summary: ${reported ? `${reported[1]}${reported[2] ?? ''}` : 'no figure'}`,
+    `peak RSS         ${(rss / 1048576).toFixed(0)} MB  (target ≤ 400 MB; VmHWM of the batch-sync process, ${HEAP_MB > 0 ? `node --max-old-space-size=${HEAP_MB}` : "Node's default heap"})`,
+    `load average     ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (${os.cpus().length} cores): figures from a busy machine are not comparable`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+await main();

@@ -1,0 +1,514 @@
+// The batch sync of Facebook ad accounts: N workers take business groups from one queue and run each
+// account's load steps (fullsync → weekly → daily) as loader runs, retrying by error type; then one
+// anomaly/burnout refresh (the burnout step) covers every account whose load steps completed. Every change
+// is recorded in meta_batch_jobs / meta_batch_account_log. A stop (signal) pauses the job; --resume
+// continues it; a job whose process died is recorded as such and can be resumed too.
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { ClickHouseClient } from '../clickhouse/client.js';
+import { parseEnv, type Env } from '../config/env.js';
+import { runtimeConfig } from '../config/runtime.js';
+import { sourceSettings } from '../config/sources.js';
+import type { LoaderDefinition } from '../runtime/contract.js';
+import { todayIn, utcDateTime } from '../runtime/dates.js';
+import { AdhouseError, errorClassOf } from '../runtime/errors.js';
+import { backoffDelay, sleep } from '../runtime/http.js';
+import type { Logger } from '../runtime/logger.js';
+import { redactString } from '../runtime/redact.js';
+import { runLoader } from '../runtime/run-loader.js';
+import { HEARTBEAT_MS, markRunActive } from '../runtime/runs.js';
+import { resolveWindow, windowDays } from '../runtime/window.js';
+import { facebookAccounts } from '../../loaders/facebook/accounts.js';
+import facebook from '../../loaders/facebook/index.js';
+import { refreshBurnout } from './analytics-step.js';
+import { batchErrorType, MAX_ATTEMPTS, mayRetry, type BatchErrorType } from './errors.js';
+import { BATCH_STEPS, groupAccounts, mondayWeeks, type AccountGroup, type BatchAccount, type BatchStep } from './plan.js';
+import {
+  newJobRecord,
+  readAccounts,
+  readJob,
+  runningJobs,
+  settleDeadJobs,
+  historyLine,
+  stepStatus,
+  writeAccounts,
+  writeJob,
+  type AccountRecord,
+  type JobParams,
+  type JobRecord,
+  type StepStatus,
+} from './store.js';
+import { tapLogger, UsageMeter } from './usage.js';
+
+export const JOB_TYPE = 'facebook';
+const loader = facebook as unknown as LoaderDefinition;
+
+/** What the loader's params look like for each step that is a loader run. */
+const LOADER_STEPS: Partial<Record<BatchStep, Record<string, unknown>>> = {
+  fullsync: { steps: ['structure'], structure: 'full' },
+  weekly: { steps: ['weekly'] },
+  daily: { steps: ['daily'] },
+};
+
+/** The steps each account runs on its own (loader runs); `burnout` is the job's one refresh after them. */
+export const LOAD_STEPS = BATCH_STEPS.filter((s): s is Exclude<BatchStep, 'burnout'> => s !== 'burnout');
+
+/** What the job's analytics refresh did. */
+export type RefreshOutcome =
+  | { status: 'completed'; accounts: number; anomalies: number; burnout: number; ms: number }
+  | { status: 'skipped'; accounts: number; reason: string }
+  | { status: 'paused'; accounts: number; ms: number }
+  | { status: 'failed'; accounts: number; errorType: BatchErrorType; error: string; ms: number };
+
+export interface BatchEvents {
+  accountStarted?(a: AccountRecord): void;
+  accountFinished?(a: AccountRecord): void;
+  refreshStarted?(accounts: number): void;
+  refreshFinished?(r: RefreshOutcome): void;
+}
+
+export interface BatchOptions {
+  env: Env;
+  client: ClickHouseClient;
+  workers: number;
+  pauseMs: number;
+  limit?: number;
+  skip: ReadonlySet<BatchStep>;
+  signal: AbortSignal;
+  /** The runs' logger (wrapped to observe rate-limit usage). */
+  log: Logger;
+  events?: BatchEvents;
+  usage?: UsageMeter;
+}
+
+export interface BatchPlan {
+  job: JobRecord;
+  params: JobParams;
+  resumed: boolean;
+  /** Every account of the job, in plan order. */
+  accounts: AccountRecord[];
+  /** What this execution will run: groups in queue order (accounts still to do). */
+  groups: AccountGroup[];
+}
+
+export interface BatchOutcome {
+  job: JobRecord;
+  accounts: AccountRecord[];
+  /** Accounts this execution ran (the others were done before a resume). */
+  ran: number;
+  /** The analytics refresh of this execution; undefined when none ran (skipped steps, nothing to refresh, a stop). */
+  refresh?: RefreshOutcome;
+  durationMs: number;
+  usage: UsageMeter;
+}
+
+/** The window every account loads: the source's lookback ending today (FACEBOOK_LOOKBACK_DAYS). */
+export function batchWindow(env: Env): { since: string; until: string } {
+  const rt = runtimeConfig(env);
+  const { lookbackDays } = sourceSettings(loader, env);
+  const w = resolveWindow({}, { lookbackDays, includeToday: loader.includeToday, initialDays: lookbackDays }, todayIn(rt.reportingTz), null);
+  return { since: w.since, until: w.until };
+}
+
+export function windowShape(p: { window_since: string; window_until: string }): { days: number; weeks: number } {
+  return { days: windowDays({ since: p.window_since, until: p.window_until }), weeks: mondayWeeks(p.window_since, p.window_until) };
+}
+
+/** Accounts of the configuration (FB_ACCOUNTS, plus discovery when FB_DISCOVER_ACCOUNTS=true), first `limit`. */
+export async function plannedAccounts(env: Env, limit: number | undefined, signal?: AbortSignal, log?: Logger): Promise<BatchAccount[]> {
+  // The loader's own config is checked first, so a bad variable stops the command before a job exists.
+  parseEnv(loader.config, env);
+  const all = await facebookAccounts(env, { signal, log });
+  return limit === undefined ? all : all.slice(0, limit);
+}
+
+function pendingAccount(jobId: string, a: BatchAccount, position: number, skip: ReadonlySet<BatchStep>, params: JobParams): AccountRecord {
+  const step = (s: BatchStep): StepStatus => (skip.has(s) ? 'skipped' : 'pending');
+  return {
+    job_id: jobId,
+    account_id: a.id,
+    business_id: a.businessId ?? '',
+    position,
+    status: 'pending',
+    step_fullsync: step('fullsync'),
+    step_weekly: step('weekly'),
+    step_daily: step('daily'),
+    step_burnout: step('burnout'),
+    rows_fullsync: 0,
+    rows_weekly: 0,
+    rows_daily: 0,
+    rows_burnout: 0,
+    api_calls: 0,
+    window_since: params.window_since,
+    window_until: params.window_until,
+    run_ids: [],
+    note: '',
+    history: [],
+    last_error: '',
+    error_type: '',
+    attempts: 0,
+    duration_ms: 0,
+    worker_id: 0,
+    started_at: null,
+    finished_at: null,
+    started_ms: 0,
+    finished_ms: 0,
+  };
+}
+
+/**
+ * Whether --resume runs this account's load steps again: unfinished ones, and failures a retry may cure.
+ * A completed account whose refresh did not complete is not run again: the job's refresh takes it along.
+ */
+export function needsRun(a: AccountRecord): boolean {
+  if (a.status === 'completed' || a.status === 'skipped') return false;
+  if (a.status !== 'failed') return true;
+  const type = (a.error_type || 'unknown') as BatchErrorType;
+  if (MAX_ATTEMPTS[type] <= 1) return false;
+  return type !== 'unknown' || a.attempts < MAX_ATTEMPTS.unknown;
+}
+
+export function totals(accounts: readonly AccountRecord[]): Pick<JobRecord, 'processed' | 'failed' | 'skipped'> {
+  let processed = 0;
+  let failed = 0;
+  let skipped = 0;
+  for (const a of accounts) {
+    if (a.status === 'completed' || a.status === 'failed') processed++;
+    if (a.status === 'failed') failed++;
+    if (a.status === 'skipped') skipped++;
+  }
+  return { processed, failed, skipped };
+}
+
+function groupsToRun(accounts: readonly AccountRecord[]): AccountGroup[] {
+  return groupAccounts(accounts.filter(needsRun).map((a) => ({ id: a.account_id, businessId: a.business_id || null })));
+}
+
+/** A new job: refuses while another batch job of this type is alive; dead ones are recorded first. */
+export async function planNewJob(opts: Pick<BatchOptions, 'env' | 'client' | 'workers' | 'pauseMs' | 'limit' | 'skip' | 'signal' | 'log'>, dryRun = false): Promise<BatchPlan> {
+  const accounts = await plannedAccounts(opts.env, opts.limit, opts.signal, opts.log);
+  if (accounts.length === 0) throw new AdhouseError('config', 'no Facebook accounts to sync (FB_ACCOUNTS is empty)');
+  const window = batchWindow(opts.env);
+  const params: JobParams = { workers: opts.workers, pause_ms: opts.pauseMs, limit: opts.limit ?? null, skip: BATCH_STEPS.filter((s) => opts.skip.has(s)), window_since: window.since, window_until: window.until };
+  const jobId = randomUUID();
+  const job = newJobRecord(jobId, JOB_TYPE, accounts.length, params);
+  const records = accounts.map((a, i) => pendingAccount(jobId, a, i, opts.skip, params));
+  if (!dryRun) {
+    await settleDeadJobs(opts.client);
+    const alive = await aliveJobs(opts.client);
+    if (alive) throw new AdhouseError('config', `batch job ${alive.job_id} is running (pid ${alive.pid} on ${alive.host}); one batch sync at a time`);
+    await writeJob(opts.client, job);
+    await writeAccounts(opts.client, records);
+  }
+  return { job, params, resumed: false, accounts: records, groups: groupsToRun(records) };
+}
+
+async function aliveJobs(client: ClickHouseClient): Promise<JobRecord | undefined> {
+  return (await runningJobs(client)).find((j) => j.job_type === JOB_TYPE);
+}
+
+/** Continue a job: completed accounts stay, unfinished and retryable ones run again. */
+export async function planResume(client: ClickHouseClient, jobId: string, dryRun = false): Promise<BatchPlan> {
+  let job = await readJob(client, jobId);
+  if (!job) throw new AdhouseError('config', `--resume: no batch job ${jobId}`);
+  if (job.job_type !== JOB_TYPE) throw new AdhouseError('config', `--resume: job ${jobId} is a ${job.job_type} job`);
+  if (job.status === 'running' && !dryRun) {
+    const settled = await settleDeadJobs(client, jobId);
+    if (settled.length === 0) throw new AdhouseError('config', `--resume: job ${jobId} is still running (pid ${job.pid} on ${job.host})`);
+    job = (await readJob(client, jobId))!;
+  }
+  const params = JSON.parse(job.params) as JobParams;
+  const accounts = await readAccounts(client, jobId);
+  return { job, params, resumed: true, accounts, groups: groupsToRun(accounts) };
+}
+
+/** Completed accounts the job's refresh still owes: burnout pending, or paused, interrupted or failed before. */
+export function refreshTargets(accounts: readonly AccountRecord[]): AccountRecord[] {
+  return accounts.filter((a) => a.status === 'completed' && a.step_burnout !== 'completed' && a.step_burnout !== 'skipped');
+}
+
+/**
+ * Runs the plan's groups, then the one analytics refresh of the accounts whose load steps completed; returns
+ * when all is done or the signal stopped the job.
+ */
+export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<BatchOutcome> {
+  const { client } = opts;
+  const started = Date.now();
+  const usage = opts.usage ?? new UsageMeter();
+  const log = opts.log;
+  const rt = runtimeConfig(opts.env);
+  const fbConfig = parseEnv(loader.config, opts.env) as { FB_RATE_LIMIT_WAIT_MS: number };
+  const byId = new Map(plan.accounts.map((a) => [a.account_id, a]));
+
+  // This execution owns the job now (a resume takes over a paused or dead job).
+  let job: JobRecord = { ...plan.job, status: 'running', completed_at: null, heartbeat_at: utcDateTime(), host: plan.job.host, pid: plan.job.pid, last_error: '' };
+  if (plan.resumed) {
+    job = { ...job, host: hostname(), pid: process.pid, history: [...job.history, historyLine(`resumed (was ${plan.job.status}) by pid ${process.pid} on ${hostname()}`)] };
+    // A resumed account starts its unfinished steps again; completed steps stay done.
+    const reset: AccountRecord[] = [];
+    for (const g of plan.groups) {
+      for (const ref of g.accounts) {
+        const a = byId.get(ref.id)!;
+        for (const s of LOAD_STEPS) {
+          const st = stepStatus(a, s);
+          if (st !== 'completed' && st !== 'skipped') a[`step_${s}`] = 'pending';
+        }
+        a.status = 'pending';
+        reset.push(a);
+      }
+    }
+    await writeAccounts(client, reset);
+  }
+  markRunActive(job.job_id, true);
+  await writeJob(client, { ...job, ...totals(plan.accounts) });
+
+  // Internal stop: the caller's signal, or a failure of the batch's own bookkeeping (ClickHouse gone).
+  const stop = new AbortController();
+  const onStop = () => stop.abort(opts.signal.reason ?? 'stopped');
+  opts.signal.addEventListener('abort', onStop, { once: true });
+  if (opts.signal.aborted) onStop();
+  let fatal: unknown;
+
+  const heartbeat = setInterval(() => {
+    void writeJob(client, { ...job, ...totals(plan.accounts), heartbeat_at: utcDateTime() }).catch((err) => log.warn({ err }, 'batch heartbeat write failed'));
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+
+  // Account log versions are written in the background, in order, off the accounts' critical path (an
+  // INSERT costs tens of ms); all are awaited before the job's final status, a failed one stops the batch.
+  let writes: Promise<void> = Promise.resolve();
+  let writeError: unknown;
+  const save = (a: AccountRecord): void => {
+    const snapshot = { ...a };
+    writes = writes.then(() => writeAccounts(client, [snapshot])).catch((err: unknown) => {
+      writeError ??= err;
+    });
+  };
+  const settled = async (): Promise<void> => {
+    await writes;
+    if (writeError !== undefined) throw writeError;
+  };
+
+  type LoadStep = (typeof LOAD_STEPS)[number];
+  async function runStep(step: LoadStep, a: AccountRecord): Promise<{ ok: true } | { ok: false; aborted: boolean; type: BatchErrorType; message: string }> {
+    // Each run gets its own view of the usage fields its log lines carry (call counts are per run).
+    const meter = usage.forRun();
+    try {
+      const s = await runLoader(loader, {
+        env: opts.env,
+        client,
+        account: a.account_id,
+        since: a.window_since ?? plan.params.window_since,
+        until: a.window_until ?? plan.params.window_until,
+        params: LOADER_STEPS[step],
+        signal: stop.signal,
+        log: tapLogger(log, meter.observe),
+      });
+      if (!meter.reported()) usage.noteSilentRun(step);
+      a.run_ids = [...a.run_ids, s.runId];
+      a[`rows_${step}`] += s.rowsWritten;
+      if (s.status === 'success') return { ok: true };
+      if (s.status === 'interrupted' || stop.signal.aborted) return { ok: false, aborted: true, type: 'unknown', message: s.errorMessage ?? 'interrupted' };
+      return { ok: false, aborted: false, type: batchErrorType(s.errorClass), message: `${step}: ${s.errorMessage ?? s.errorClass ?? 'failed'}` };
+    } catch (err) {
+      const cls = errorClassOf(err);
+      const message = redactString(err instanceof Error ? err.message : String(err));
+      if (cls === 'aborted' || stop.signal.aborted) return { ok: false, aborted: true, type: 'unknown', message };
+      return { ok: false, aborted: false, type: batchErrorType(cls), message: `${step}: ${message}` };
+    }
+  }
+
+  const callsAtStart = new Map<string, number>();
+  function finish(a: AccountRecord, status: AccountRecord['status'], t0: number): void {
+    const now = Date.now();
+    a.status = status;
+    a.finished_ms = now;
+    a.finished_at = utcDateTime(now);
+    a.duration_ms += now - t0;
+    a.api_calls += (usage.callsByAccount.get(a.account_id) ?? 0) - (callsAtStart.get(a.account_id) ?? 0);
+  }
+
+  async function runAccount(a: AccountRecord, workerId: number): Promise<void> {
+    if (writeError !== undefined) throw writeError;
+    const t0 = Date.now();
+    callsAtStart.set(a.account_id, usage.callsByAccount.get(a.account_id) ?? 0);
+    Object.assign(a, { status: 'running', worker_id: workerId, attempts: a.attempts + 1, started_ms: t0, started_at: utcDateTime(t0), finished_ms: 0, finished_at: null, error_type: '', last_error: '' });
+    save(a);
+    opts.events?.accountStarted?.(a);
+    for (const step of LOAD_STEPS) {
+      const st = stepStatus(a, step);
+      if (st === 'completed' || st === 'skipped') continue;
+      for (;;) {
+        a[`step_${step}`] = 'running';
+        save(a);
+        const r = await runStep(step, a);
+        if (r.ok) {
+          a[`step_${step}`] = 'completed';
+          break;
+        }
+        if (r.aborted) {
+          a[`step_${step}`] = 'paused';
+          a.history = [...a.history, historyLine(`attempt ${a.attempts} paused during ${step}: ${String(opts.signal.reason ?? 'stopped')}`)];
+          finish(a, 'paused', t0);
+          save(a);
+          opts.events?.accountFinished?.(a);
+          return;
+        }
+        a.error_type = r.type;
+        a.last_error = r.message;
+        if (!mayRetry(r.type, a.attempts) || stop.signal.aborted) {
+          a[`step_${step}`] = 'failed';
+          a.history = [...a.history, historyLine(`attempt ${a.attempts} failed (${r.type}): ${r.message}`)];
+          finish(a, 'failed', t0);
+          save(a);
+          opts.events?.accountFinished?.(a);
+          return;
+        }
+        // Retry the failed step after the wait its type calls for; the attempt is recorded first.
+        const wait = r.type === 'rate_limited' ? fbConfig.FB_RATE_LIMIT_WAIT_MS : backoffDelay(a.attempts, rt.http);
+        a[`step_${step}`] = 'pending';
+        a.history = [...a.history, historyLine(`attempt ${a.attempts} failed (${r.type}): ${r.message}; retrying in ${wait} ms`)];
+        save(a);
+        log.warn({ account: a.account_id, errorType: r.type, attempt: a.attempts }, `batch: ${a.account_id} ${r.message}; retrying in ${wait} ms`);
+        try {
+          await sleep(wait, stop.signal);
+        } catch {
+          a[`step_${step}`] = 'paused';
+          a.history = [...a.history, historyLine(`attempt ${a.attempts} paused while waiting to retry ${step}: ${String(opts.signal.reason ?? 'stopped')}`)];
+          finish(a, 'paused', t0);
+          save(a);
+          opts.events?.accountFinished?.(a);
+          return;
+        }
+        a.attempts++;
+      }
+      save(a);
+    }
+    // A retried account that completed keeps its last error as history; its type is cleared. Its burnout
+    // step stays pending until the job's refresh.
+    a.error_type = '';
+    finish(a, 'completed', t0);
+    save(a);
+    opts.events?.accountFinished?.(a);
+  }
+
+  let nextGroup = 0;
+  async function worker(workerId: number): Promise<void> {
+    let ranBefore = false;
+    while (!stop.signal.aborted) {
+      const group = plan.groups[nextGroup++];
+      if (!group) return;
+      // One business's accounts run one after the other on this worker: they share its rate limits.
+      for (const ref of group.accounts) {
+        if (stop.signal.aborted) return;
+        if (ranBefore && plan.params.pause_ms > 0) {
+          try {
+            await sleep(plan.params.pause_ms, stop.signal);
+          } catch {
+            return;
+          }
+        }
+        ranBefore = true;
+        await runAccount(byId.get(ref.id)!, workerId);
+      }
+    }
+  }
+
+  /**
+   * The job's one analytics refresh, for every completed account it still owes one (this execution's and,
+   * after --resume, earlier ones'). Each of them records the result in step_burnout; a failure leaves the
+   * accounts `completed` (their loads are) with step_burnout `failed` and the error, and fails the job.
+   */
+  async function refreshStep(): Promise<RefreshOutcome | undefined> {
+    const targets = refreshTargets(plan.accounts);
+    if (targets.length === 0) return undefined;
+    const ids = targets.map((a) => a.account_id);
+    for (const a of targets) a.step_burnout = 'running';
+    await writeAccounts(client, targets);
+    opts.events?.refreshStarted?.(targets.length);
+    const t0 = Date.now();
+    let outcome: RefreshOutcome;
+    try {
+      const r = await refreshBurnout(client, ids, stop.signal);
+      if (r.ran) {
+        for (const a of targets) {
+          a.step_burnout = 'completed';
+          a.rows_burnout += r.rowsByAccount.get(a.account_id) ?? 0;
+          // As after a retried load step: the earlier failure stays in last_error/history, its type goes.
+          a.error_type = '';
+        }
+        outcome = { status: 'completed', accounts: targets.length, anomalies: r.anomalies, burnout: r.burnout, ms: r.ms };
+      } else {
+        for (const a of targets) Object.assign(a, { step_burnout: 'skipped', note: r.reason });
+        outcome = { status: 'skipped', accounts: targets.length, reason: r.reason };
+      }
+    } catch (err) {
+      const cls = errorClassOf(err);
+      // One line: ClickHouse's messages carry newlines, and this one lands in every target's row.
+      const message = redactString(err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
+      if (cls === 'aborted' || stop.signal.aborted) {
+        const line = historyLine(`analytics refresh of ${targets.length} account(s) paused: ${String(opts.signal.reason ?? 'stopped')}`);
+        for (const a of targets) Object.assign(a, { step_burnout: 'paused', history: [...a.history, line] });
+        outcome = { status: 'paused', accounts: targets.length, ms: Date.now() - t0 };
+      } else {
+        const type = batchErrorType(cls);
+        const line = historyLine(`analytics refresh of ${targets.length} account(s) failed (${type}): ${message}`);
+        for (const a of targets) Object.assign(a, { step_burnout: 'failed', error_type: type, last_error: `burnout: ${message}`, history: [...a.history, line] });
+        outcome = { status: 'failed', accounts: targets.length, errorType: type, error: `burnout: ${message}`, ms: Date.now() - t0 };
+      }
+    }
+    await writeAccounts(client, targets);
+    opts.events?.refreshFinished?.(outcome);
+    return outcome;
+  }
+
+  const workers = Math.max(1, Math.min(opts.workers, plan.groups.length || 1));
+  let refresh: RefreshOutcome | undefined;
+  try {
+    await Promise.all(
+      Array.from({ length: workers }, (_, i) =>
+        worker(i + 1).catch((err) => {
+          fatal ??= err;
+          stop.abort('the batch could not record its progress');
+        }),
+      ),
+    );
+    await settled().catch((err: unknown) => {
+      fatal ??= err;
+    });
+    // After every account's load steps, unless the job stopped (a resume refreshes what is owed).
+    if (fatal === undefined && !stop.signal.aborted) {
+      refresh = await refreshStep().catch((err: unknown) => {
+        fatal ??= err;
+        return undefined;
+      });
+    }
+  } finally {
+    clearInterval(heartbeat);
+    opts.signal.removeEventListener('abort', onStop);
+    markRunActive(job.job_id, false);
+  }
+
+  const t = totals(plan.accounts);
+  const failedAccounts = plan.accounts.filter((a) => a.status === 'failed');
+  const event = (what: string) => [...job.history, historyLine(what)];
+  if (fatal !== undefined) {
+    job = { ...job, ...t, history: event(`stopped: ${fatal instanceof Error ? fatal.message : String(fatal)}`), status: 'failed', completed_at: utcDateTime(), last_error: `the batch stopped: ${redactString(fatal instanceof Error ? fatal.message : String(fatal))}; resumable with --resume ${job.job_id}` };
+  } else if (stop.signal.aborted) {
+    job = { ...job, ...t, history: event(`paused by ${String(opts.signal.reason ?? 'a stop request')}`), status: 'paused', completed_at: null, last_error: `paused by ${String(opts.signal.reason ?? 'a stop request')}; resume with --resume ${job.job_id}` };
+  } else if (failedAccounts.length > 0 || refresh?.status === 'failed') {
+    const why = [
+      ...(failedAccounts.length > 0 ? [`${failedAccounts.length} of ${plan.accounts.length} account(s) failed: ${failedAccounts.map((a) => `${a.account_id} ${a.error_type}`).join(', ')}`] : []),
+      ...(refresh?.status === 'failed' ? [`the analytics refresh of ${refresh.accounts} account(s) failed (${refresh.errorType}): ${refresh.error}; --resume ${job.job_id} runs it again`] : []),
+    ];
+    const history = refresh?.status === 'failed' ? event(`analytics refresh failed (${refresh.errorType}): ${refresh.error}`) : job.history;
+    job = { ...job, ...t, history, status: 'failed', completed_at: utcDateTime(), last_error: why.join('; ') };
+  } else {
+    job = { ...job, ...t, status: 'completed', completed_at: utcDateTime(), last_error: '' };
+  }
+  job.heartbeat_at = utcDateTime();
+  await writeJob(client, job);
+  if (fatal !== undefined) throw fatal;
+  const ran = plan.groups.reduce((n, g) => n + g.accounts.length, 0);
+  return { job, accounts: plan.accounts, ran, refresh, durationMs: Date.now() - started, usage };
+}
