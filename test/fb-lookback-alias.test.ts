@@ -54,5 +54,7 @@ describe('FB_LOOKBACK_DAYS alias', () => {
     const lines = r.stderr.trim().split('\n');
     expect(lines, r.stderr).toHaveLength(1);
     expect(lines[0]).toMatch(/FB_LOOKBACK_DAYS and FACEBOOK_LOOKBACK_DAYS are both set/);
+    // Refused before anything starts: no embedded ClickHouse was started for a command that cannot run.
+    expect(r.stderr).not.toMatch(/starting ClickHouse/);
   });
 });

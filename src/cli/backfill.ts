@@ -6,7 +6,7 @@ import { sqlString } from '../clickhouse/literal.js';
 import { addDays, dayChunks, isDay, todayIn } from '../runtime/dates.js';
 import { runLoader } from '../runtime/run-loader.js';
 import { LOADERS } from '../../loaders/registry.js';
-import { ensureClickHouse, loaderOrExit, say, setup, UsageError } from './common.js';
+import { checkLoaderConfig, ensureClickHouse, loaderOrExit, say, setup, UsageError } from './common.js';
 import { abortOnSignals, describeRun, exitCodeFor } from './load.js';
 
 export interface BackfillPlan {
@@ -38,6 +38,7 @@ export function registerBackfill(program: Command): void {
       if (!isDay(until)) throw new UsageError(`--until: expected a date YYYY-MM-DD, got ${JSON.stringify(until)}`);
       if (opts.since > until) throw new UsageError(`--since ${opts.since} is after --until ${until}`);
       if (!Number.isInteger(chunkDays) || chunkDays < 1 || chunkDays > 366) throw new UsageError(`--chunk-days: expected a whole number from 1 to 366, got ${JSON.stringify(opts.chunkDays)}`);
+      checkLoaderConfig(loader);
       await ensureClickHouse(s);
       const plan = planBackfill(loader.name, opts.since, until, chunkDays, opts.account);
       const client = connect(s.ch);

@@ -2,7 +2,6 @@
 // tracked in meta_batch_jobs / meta_batch_account_log (src/batch/).
 import type { Command } from 'commander';
 import { connect } from '../clickhouse/client.js';
-import { parseEnv } from '../config/env.js';
 import { EXIT } from '../runtime/errors.js';
 import { logger } from '../runtime/logger.js';
 import { BATCH_STEPS, type BatchStep } from '../batch/plan.js';
@@ -10,7 +9,7 @@ import { planNewJob, planResume, refreshTargets, runBatch, type BatchPlan } from
 import { UsageMeter } from '../batch/usage.js';
 import { createProgressView, describeOutcome, describePlan } from '../batch/view.js';
 import facebook from '../../loaders/facebook/index.js';
-import { ensureClickHouse, say, setup, UsageError } from './common.js';
+import { checkLoaderConfig, ensureClickHouse, say, setup, UsageError } from './common.js';
 
 interface Options {
   workers: string;
@@ -76,7 +75,7 @@ export function registerBatchSync(program: Command): void {
       // With a bar the runs only report errors; otherwise warnings, or everything with --verbose.
       const runLevel = opts.verbose ? s.rt.logLevel : LEVELS[Math.max(LEVELS.indexOf(s.rt.logLevel), LEVELS.indexOf(tty ? 'error' : 'warn'))]!;
       const log = logger(runLevel);
-      const syncMaxDays = (parseEnv(facebook.config, process.env) as { FB_SYNC_MAX_DAYS: number }).FB_SYNC_MAX_DAYS;
+      const syncMaxDays = (checkLoaderConfig(facebook) as { FB_SYNC_MAX_DAYS: number }).FB_SYNC_MAX_DAYS;
       let jobId: string | undefined;
       const signal = pauseOnSignals(() => jobId);
 

@@ -4,6 +4,8 @@ import { ping, start } from '../clickhouse/server.js';
 import { AdhouseError } from '../runtime/errors.js';
 import { findLoader, LOADERS } from '../../loaders/registry.js';
 import type { LoaderDefinition } from '../runtime/contract.js';
+import { parseEnv } from '../config/env.js';
+import { sourceSettings } from '../config/sources.js';
 
 export interface Setup {
   ch: ClickHouseConfig;
@@ -31,6 +33,15 @@ export function loaderOrExit(name: string): LoaderDefinition {
   const loader = findLoader(name);
   if (!loader) throw new UsageError(`unknown source "${name}"; known sources: ${LOADERS.map((l) => l.name).join(', ')}`);
   return loader;
+}
+
+/**
+ * A source's settings and its own config, parsed before anything starts: a bad variable is one line naming
+ * it (exit 2) without starting ClickHouse first. Returns the loader's parsed config.
+ */
+export function checkLoaderConfig(loader: LoaderDefinition, env = process.env): unknown {
+  sourceSettings(loader, env);
+  return parseEnv(loader.config, env);
 }
 
 /** Bad command-line usage: exit code 2. */

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { EXIT } from '../runtime/errors.js';
 import { runLoader, type RunSummary } from '../runtime/run-loader.js';
 import { LOADERS } from '../../loaders/registry.js';
-import { ensureClickHouse, loaderOrExit, say, setup } from './common.js';
+import { checkLoaderConfig, ensureClickHouse, loaderOrExit, say, setup } from './common.js';
 
 /** SIGINT/SIGTERM abort the run so it is recorded `interrupted`; a second signal exits at once. */
 export function abortOnSignals(): AbortSignal {
@@ -38,6 +38,7 @@ export function registerLoad(program: Command): void {
     .action(async (source: string, opts: { since?: string; until?: string; account?: string }) => {
       const loader = loaderOrExit(source);
       const s = setup();
+      checkLoaderConfig(loader);
       await ensureClickHouse(s);
       const summary = await runLoader(loader, { ...opts, progress: true, signal: abortOnSignals() });
       process.stdout.write(`${describeRun(summary)}\n`);
