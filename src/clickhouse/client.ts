@@ -14,6 +14,10 @@ export function connect(cfg: ClickHouseConfig, opts: { database?: string | null;
     password: cfg.password,
     database: opts.database === null ? undefined : (opts.database ?? cfg.database),
     request_timeout: opts.requestTimeoutMs ?? 300_000,
+    // Each sink streams its INSERT while rows arrive, holding a socket until its batch ends: a loader with
+    // six sinks, times the batch sync's five workers, outgrew the default 10 and stalled until flush timers
+    // fired (a 0.6 s structure step took 10 s). ClickHouse's own max_concurrent_queries is 100.
+    max_open_connections: 64,
     // Our own logger reports failures with context; the client's would print each one again.
     log: { level: ClickHouseLogLevel.OFF },
     application: 'adhouse',
