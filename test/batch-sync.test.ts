@@ -5,6 +5,8 @@
 // accounts never overlap, faults leave only the revoked account failed (token_invalid, one attempt), and
 // --dry-run writes nothing.
 import { spawnSync } from 'node:child_process';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startSandbox, type FbSandbox } from '../loaders/facebook/sandbox.js';
@@ -12,6 +14,7 @@ import { mondayOf } from '../loaders/facebook/transform.js';
 import { expectedFbDaily, expectedFbWeekly, FB_FAULT_ACCOUNTS, FB_SANDBOX_ACCOUNTS } from '../loaders/facebook/world.js';
 import { addDays, utcDateTime } from '../src/runtime/dates.js';
 import { logger } from '../src/runtime/logger.js';
+import { markRunActive, newRunRecord, writeRun } from '../src/runtime/runs.js';
 import { refreshAnalytics } from '../src/analytics/refresh.js';
 import { migrate } from '../src/clickhouse/migrate.js';
 import { clickhouseConfig } from '../src/config/clickhouse.js';
@@ -341,6 +344,41 @@ describe('batch-sync facebook', () => {
       expect(c).toEqual({ jobs: '0', accounts: '0', runs: '0', ads: '0' });
     } finally {
       await wh4.drop();
+    }
+  });
+});
+
+describe('batch-sync beside another run of the source', () => {
+  it('waits for a whole-source run (the scheduler pass) instead of failing the account, then completes it', async () => {
+    const wh = await freshWarehouse();
+    const sandbox = await startSandbox({ seed: SEED, faults: new Set(), now: NOW });
+    const env = { ...wh.env, ...sandbox.env, ...FAST };
+    try {
+      // A live whole-source facebook run of this process (what `adhouse run`'s 15-minute pass looks like).
+      const rival = newRunRecord({ run_id: 'scheduler-pass', source: 'facebook', kind: 'load', window_since: '2026-01-01', window_until: '2026-01-02', account: '', backfill_id: '' }, Date.now());
+      markRunActive(rival.run_id, true);
+      await writeRun(wh.client, rival);
+      let sawWait!: () => void;
+      const waiting = new Promise<void>((resolve) => (sawWait = resolve));
+      const lines = new Writable({
+        write(chunk: Buffer, _enc, done) {
+          if (/is already loading .*waiting \d+ ms for it to finish/.test(chunk.toString())) sawWait();
+          done();
+        },
+      });
+      const base = { ...options(env, wh, { workers: 1, skip: ['burnout'] }), log: pino({ level: 'info' }, lines) };
+      const plan = await planNewJob({ ...base, limit: 1 });
+      const outcome = runBatch(plan, base);
+      await waiting;
+      markRunActive(rival.run_id, false);
+      await writeRun(wh.client, { ...rival, status: 'success', finished_at: utcDateTime() });
+      const done = await outcome;
+      expect(done.job.status).toBe('completed');
+      const [account] = await readAccounts(wh.client, plan.job.job_id);
+      expect(account).toMatchObject({ status: 'completed', step_fullsync: 'completed', step_weekly: 'completed', step_daily: 'completed', attempts: 1, error_type: '' });
+    } finally {
+      await sandbox.close();
+      await wh.drop();
     }
   });
 });

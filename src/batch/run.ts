@@ -11,7 +11,7 @@ import { runtimeConfig } from '../config/runtime.js';
 import { sourceSettings } from '../config/sources.js';
 import type { LoaderDefinition } from '../runtime/contract.js';
 import { todayIn, utcDateTime } from '../runtime/dates.js';
-import { AdhouseError, errorClassOf } from '../runtime/errors.js';
+import { AdhouseError, errorClassOf, SourceBusyError } from '../runtime/errors.js';
 import { backoffDelay, sleep } from '../runtime/http.js';
 import type { Logger } from '../runtime/logger.js';
 import { redactString } from '../runtime/redact.js';
@@ -41,6 +41,9 @@ import {
 import { tapLogger, UsageMeter } from './usage.js';
 
 export const JOB_TYPE = 'facebook';
+/** While another run of the source is loading (the scheduler's pass), a step waits 5 s, doubling to 1 min. */
+export const BUSY_WAIT_MS = 5_000;
+const BUSY_WAIT_MAX_MS = 60_000;
 const loader = facebook as unknown as LoaderDefinition;
 
 /** What the loader's params look like for each step that is a loader run. */
@@ -290,7 +293,7 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
   };
 
   type LoadStep = (typeof LOAD_STEPS)[number];
-  async function runStep(step: LoadStep, a: AccountRecord): Promise<{ ok: true } | { ok: false; aborted: boolean; type: BatchErrorType; message: string }> {
+  async function runStep(step: LoadStep, a: AccountRecord): Promise<{ ok: true } | { ok: false; aborted: boolean; busy?: boolean; type: BatchErrorType; message: string }> {
     // Each run gets its own view of the usage fields its log lines carry (call counts are per run).
     const meter = usage.forRun();
     try {
@@ -314,6 +317,8 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
       const cls = errorClassOf(err);
       const message = redactString(err instanceof Error ? err.message : String(err));
       if (cls === 'aborted' || stop.signal.aborted) return { ok: false, aborted: true, type: 'unknown', message };
+      // Another run of this account or of the whole source (the scheduler's pass) is loading: wait for it.
+      if (err instanceof SourceBusyError) return { ok: false, aborted: false, busy: true, type: 'unknown', message };
       return { ok: false, aborted: false, type: batchErrorType(cls), message: `${step}: ${message}` };
     }
   }
@@ -338,6 +343,7 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
     for (const step of LOAD_STEPS) {
       const st = stepStatus(a, step);
       if (st === 'completed' || st === 'skipped') continue;
+      let busyWaits = 0;
       for (;;) {
         a[`step_${step}`] = 'running';
         save(a);
@@ -345,6 +351,19 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
         if (r.ok) {
           a[`step_${step}`] = 'completed';
           break;
+        }
+        if (r.busy) {
+          // Not an attempt and not an error of the account: the other run ends on its own.
+          const wait = Math.min(BUSY_WAIT_MAX_MS, BUSY_WAIT_MS * 2 ** Math.min(busyWaits++, 10));
+          a[`step_${step}`] = 'pending';
+          save(a);
+          log.info({ account: a.account_id, waitMs: wait }, `batch: ${a.account_id} ${step}: ${r.message}; waiting ${wait} ms for it to finish`);
+          try {
+            await sleep(wait, stop.signal);
+            continue;
+          } catch {
+            r.aborted = true;
+          }
         }
         if (r.aborted) {
           a[`step_${step}`] = 'paused';

@@ -59,3 +59,14 @@ export class ConfigError extends AdhouseError {
     this.name = 'ConfigError';
   }
 }
+
+/**
+ * Another live run of the same source (or the same account) is loading: this one did not start. A `config`
+ * error for the CLI (exit 2, one line), but a batch waits for the other run instead of failing the account.
+ */
+export class SourceBusyError extends AdhouseError {
+  constructor(message: string) {
+    super('config', message);
+    this.name = 'SourceBusyError';
+  }
+}

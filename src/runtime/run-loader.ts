@@ -11,7 +11,7 @@ import { sourceSettings } from '../config/sources.js';
 import type { LoaderContext, LoaderDefinition, RunWindow } from './contract.js';
 import { readCursor, writeCursor } from './cursor.js';
 import { todayIn, utcDateTime } from './dates.js';
-import { AdhouseError, errorClassOf, type ErrorClass } from './errors.js';
+import { AdhouseError, errorClassOf, SourceBusyError, type ErrorClass } from './errors.js';
 import { createHttpClient } from './http.js';
 import { logger as sharedLogger, type Logger } from './logger.js';
 import { createProgress, silentProgress } from './progress.js';
@@ -92,7 +92,7 @@ async function runWithClient(
   const clashes = (r: RunRecord) => !req.account || !r.account || r.account === req.account;
   const alreadyLoading = (clash: RunRecord) => {
     const what = req.account && clash.account ? `${loader.name} ${clash.account}` : loader.name;
-    return new AdhouseError('config', `${what} is already loading (run ${clash.run_id}, pid ${clash.pid} on ${clash.host}); a source never overlaps itself`);
+    return new SourceBusyError(`${what} is already loading (run ${clash.run_id}, pid ${clash.pid} on ${clash.host}); a source never overlaps itself`);
   };
   const clash = alive.find(clashes);
   if (clash) throw alreadyLoading(clash);
