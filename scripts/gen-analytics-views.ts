@@ -22,8 +22,9 @@ const adWeeks = `${GENERATED}-- int_fb_ad_weeks — grain: ad (internal). Each a
 -- array of tuples (series: week_start, result_family, min_results, enough, the three rankings, the 14 metric
 -- values), and derived from it once:
 --   positions, weeks, qual (1 = enough results), qualifying_positions (the positions with qual = 1),
---   cpr_q (CPR of those weeks), spike_positions (the weeks v_cpr_anomalies reports), latest_positions (the
---   latest complete week). Everything else is computed only where it is read: int_fb_weekly_at per chosen
+--   cpr_q (CPR of those weeks), spike_positions (the CPR spikes; v_cpr_anomalies keeps the matured ones),
+--   latest_positions (the latest complete week: week_start + 7 < today(), so its Sunday is over also in
+--   accounts west of UTC). Everything else is computed only where it is read: int_fb_weekly_at per chosen
 --   week, int_fb_weekly_arrays for every week.
 -- Spikes are found in the qualifying weeks' compact array: the j-th qualifying week's baseline is the median
 -- of qualifying weeks j-4..j-1 (a sorting network over the array shifted 1–4 times; NULL sorts last as inf).
@@ -55,7 +56,7 @@ SELECT
         qualifying_positions, arrayEnumerate(qualifying_positions), cpr_q, cpr_q_baselines,
         arrayResize([assumeNotNull((SELECT cpr_spike_ratio FROM v_analytics_settings))], length(cpr_q), assumeNotNull((SELECT cpr_spike_ratio FROM v_analytics_settings))),
         arrayResize([assumeNotNull((SELECT min_baseline_weeks FROM v_analytics_settings))], length(cpr_q), assumeNotNull((SELECT min_baseline_weeks FROM v_analytics_settings)))) AS spike_positions,
-    arraySlice(arrayFilter((p, w, t) -> w + 6 < t, positions, weeks, arrayResize([today()], length(weeks), today())), -1) AS latest_positions
+    arraySlice(arrayFilter((p, w, t) -> w + 7 < t, positions, weeks, arrayResize([today()], length(weeks), today())), -1) AS latest_positions
 FROM
 (
     SELECT

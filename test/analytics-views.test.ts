@@ -123,6 +123,21 @@ describe('analytics views on a hand-built fixture', () => {
     expect(rows.some((r) => r.week_start === '2026-01-26' && r.ad_id === 'C')).toBe(false);
   });
 
+  it('an UNKNOWN ranking (NULL score) in a spike week is no deviation, as in v_fb_weekly_features', async () => {
+    // A 02-16 spikes with quality UNKNOWN against an AVERAGE baseline (4): the features say NULL delta ...
+    const [f] = await wh.query("SELECT quality_score, quality_score_baseline, quality_score_delta_pct FROM v_fb_weekly_features WHERE ad_id = 'A' AND week_start = '2026-02-16'");
+    expect(f).toEqual({ quality_score: null, quality_score_baseline: 4, quality_score_delta_pct: null });
+    // ... and the anomaly lists no quality_score (a stand-in 0 would be a -100 % trigger, first in the list),
+    // while the week's real triggers (engagement down two steps, frequency, CTR, ...) are still there.
+    const [a] = await wh.query<Row>("SELECT likely_triggers, preceding_deviations FROM v_cpr_anomalies WHERE ad_id = 'A' AND week_start = '2026-02-16'");
+    const triggers = (a!.likely_triggers as Array<[string, number, number]>).map((t) => t[0]);
+    expect(triggers).not.toContain('quality_score');
+    expect(triggers[0]).toBe('engagement_score');
+    const week0 = (a!.preceding_deviations as Array<[number, string, Array<[string]>]>)[0]!;
+    expect(week0[2].map((d) => d[0])).not.toContain('quality_score');
+    expect(week0[2].map((d) => d[0])).toContain('cpr');
+  });
+
   it('v_fb_burnout_weekly and v_burnout_risk: indicators, score, level, drivers, prediction; latest week per active ad', async () => {
     const all = burnout(features(RAW)).map(burnoutRow).sort(byKey);
     expect(diff(await wh.query('SELECT * FROM v_fb_burnout_weekly ORDER BY account_id, ad_id, week_start'), all)).toEqual([]);

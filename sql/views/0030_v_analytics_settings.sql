@@ -1,5 +1,5 @@
 -- v_analytics_settings — one row: the thresholds of the analytics views (0031–0037), from dim_settings
--- (newest _ver per key wins; defaults in migrations/0012_analytics.sql). The views read it through scalar
+-- (newest _ver per key wins; defaults in migrations/0012_analytics.sql and 0013_analytics_maturity.sql). The views read it through scalar
 -- subqueries, so an override takes effect on the next query, without `adhouse migrate`.
 -- Arrays follow the metric order of v_cpr_anomalies (metric_names): spend, impressions, reach, frequency, clicks, ctr,
 -- link_ctr, cpm, cpc, results, cpr, quality_score, engagement_score, conversion_score; and the indicator
@@ -10,6 +10,7 @@ SELECT
     anyIf(value, key = 'cpr_spike_ratio') AS cpr_spike_ratio,
     anyIf(value, key = 'min_baseline_weeks') AS min_baseline_weeks,
     anyIf(value, key = 'anomaly_score_scale') AS anomaly_score_scale,
+    anyIf(value, key = 'anomaly.maturity_days') AS anomaly_maturity_days,
     anyIf(value, key = 'min_results.default') AS min_results_default,
     arraySort(groupArrayIf((substring(key, 13), value), key LIKE 'min_results.%')) AS min_results_by_family,
     -- the same as two parallel arrays, which int_fb_ad_weeks reads as constants

@@ -1,5 +1,6 @@
 -- v_cpr_anomalies — grain: ad × week with a CPR spike (anomaly_type 'cpr_spike'). A week is a spike when it
--- has enough results for its family, at least min_baseline_weeks baseline weeks, and
+-- has matured (week_start + 6 + anomaly.maturity_days < today(): its late conversions have arrived), has
+-- enough results for its family, at least min_baseline_weeks baseline weeks, and
 --   cpr >= cpr_spike_ratio × baseline cpr                      (defaults 1.20 and 2; dim_settings)
 -- with the baseline of int_fb_ad_weeks (median CPR of the previous up-to-4 weeks with enough results).
 --   anomaly_score = 1 - exp(-(cpr / baseline - cpr_spike_ratio) / anomaly_score_scale)        in [0, 1)
@@ -49,18 +50,21 @@ FROM
         ['spend', 'impressions', 'reach', 'frequency', 'clicks', 'ctr', 'link_ctr', 'cpm', 'cpc', 'results', 'cpr',
          'quality_score', 'engagement_score', 'conversion_score'] AS metric_names,
         assumeNotNull((SELECT deviation_thresholds FROM v_analytics_settings)) AS thresholds,
-        -- (metric, value, delta_pct) crossing the threshold in the bad direction, strongest first
+        -- (metric, value, delta_pct) crossing the threshold in the bad direction, strongest first. A NULL value
+        -- (an UNKNOWN ranking, no clicks) or a baseline that is NULL or not positive is no deviation: its
+        -- ratio is 0 and it never enters the list (as v_fb_weekly_features' NULL delta), so value and
+        -- delta_pct are never a stand-in 0 (assumeNotNull only reads the entries that pass the filter).
         arrayMap(z -> (z.1, z.2, z.3), arraySort(z -> (-z.4, z.5), arrayFilter(z -> z.4 >= 1,
-            arrayMap((n, v, b, t, j) -> (n, ifNull(v, 0), if(ifNull(b, 0) > 0, (ifNull(v, 0) - assumeNotNull(b)) / assumeNotNull(b) * 100, 0),
-                                          if(t != 0 AND ifNull(b, 0) > 0, (ifNull(v, 0) - assumeNotNull(b)) / assumeNotNull(b) * 100 / t, 0), j),
+            arrayMap((n, v, b, t, j) -> (n, assumeNotNull(v), if(isNotNull(v) AND ifNull(b, 0) > 0, (assumeNotNull(v) - assumeNotNull(b)) / assumeNotNull(b) * 100, 0),
+                                          if(t != 0 AND isNotNull(v) AND ifNull(b, 0) > 0, (assumeNotNull(v) - assumeNotNull(b)) / assumeNotNull(b) * 100 / t, 0), j),
                 metric_names, m_cur, m_base0, thresholds, arrayEnumerate(metric_names))))) AS deviations0,
         arrayMap(z -> (z.1, z.2, z.3), arraySort(z -> (-z.4, z.5), arrayFilter(z -> z.4 >= 1,
-            arrayMap((n, v, b, t, j) -> (n, ifNull(v, 0), if(ifNull(b, 0) > 0, (ifNull(v, 0) - assumeNotNull(b)) / assumeNotNull(b) * 100, 0),
-                                          if(t != 0 AND ifNull(b, 0) > 0, (ifNull(v, 0) - assumeNotNull(b)) / assumeNotNull(b) * 100 / t, 0), j),
+            arrayMap((n, v, b, t, j) -> (n, assumeNotNull(v), if(isNotNull(v) AND ifNull(b, 0) > 0, (assumeNotNull(v) - assumeNotNull(b)) / assumeNotNull(b) * 100, 0),
+                                          if(t != 0 AND isNotNull(v) AND ifNull(b, 0) > 0, (assumeNotNull(v) - assumeNotNull(b)) / assumeNotNull(b) * 100 / t, 0), j),
                 metric_names, m_lag1, m_base1, thresholds, arrayEnumerate(metric_names))))) AS deviations1,
         arrayMap(z -> (z.1, z.2, z.3), arraySort(z -> (-z.4, z.5), arrayFilter(z -> z.4 >= 1,
-            arrayMap((n, v, b, t, j) -> (n, ifNull(v, 0), if(ifNull(b, 0) > 0, (ifNull(v, 0) - assumeNotNull(b)) / assumeNotNull(b) * 100, 0),
-                                          if(t != 0 AND ifNull(b, 0) > 0, (ifNull(v, 0) - assumeNotNull(b)) / assumeNotNull(b) * 100 / t, 0), j),
+            arrayMap((n, v, b, t, j) -> (n, assumeNotNull(v), if(isNotNull(v) AND ifNull(b, 0) > 0, (assumeNotNull(v) - assumeNotNull(b)) / assumeNotNull(b) * 100, 0),
+                                          if(t != 0 AND isNotNull(v) AND ifNull(b, 0) > 0, (assumeNotNull(v) - assumeNotNull(b)) / assumeNotNull(b) * 100 / t, 0), j),
                 metric_names, m_lag2, m_base2, thresholds, arrayEnumerate(metric_names))))) AS deviations2
     FROM
     (
@@ -83,5 +87,8 @@ FROM
             engagement_score, engagement_score_base0, engagement_score_lag1, engagement_score_base1, engagement_score_lag2, engagement_score_base2,
             conversion_score, conversion_score_base0, conversion_score_lag1, conversion_score_base1, conversion_score_lag2, conversion_score_base2
         FROM int_fb_weekly_spikes
+        -- matured weeks only: conversions arrive days after the click, so the running week and the week just
+        -- ended show too few results and a CPR too high (anomaly.maturity_days, dim_settings, default 7)
+        WHERE week_start + 6 + toUInt16(assumeNotNull((SELECT anomaly_maturity_days FROM v_analytics_settings))) < today()
     ) AS spike_rows
 ) AS spikes;

@@ -1,5 +1,6 @@
 -- v_burnout_risk — grain: ad: the burnout model of 0035_v_fb_burnout_weekly.sql at the ad's latest complete
--- week (week_start + 6 before today; int_fb_burnout_latest, the same model over that week only), for the ads
+-- week (week_start + 7 before today: its Sunday is over in every account, also west of UTC, where it ends
+-- up to a day after UTC's; int_fb_burnout_latest, the same model over that week only), for the ads
 -- that delivered in their account's latest complete week: an ad that stopped earlier is not burning out any
 -- more and drops out (its history stays in fb_burnout_history). Model: sql/views/README.md. The alert rule
 -- ad_burnout and the reports read platform, account_id, ad_id, risk_level.
@@ -20,7 +21,7 @@ ALL INNER JOIN
     (
         SELECT account_id, max(week_start) AS latest_week
         FROM stg_fb_insights_weekly FINAL
-        WHERE _deleted = 0 AND week_start + 6 < today()
+        WHERE _deleted = 0 AND week_start + 7 < today()
         GROUP BY account_id
     ) AS per_account
 ) AS latest USING (account_id, week_start);

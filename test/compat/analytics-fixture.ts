@@ -49,7 +49,8 @@ export const WEEKS: FixtureWeek[] = [
   w('act_1', 'A', 's1', '2026-01-19', 95.0, 9800, 4900, 190, 110, 4),
   w('act_1', 'A', 's1', '2026-01-26', 120.0, 11000, 5000, 180, 100, 21, 'AVERAGE', 'ABOVE_AVERAGE'),
   w('act_1', 'A', 's1', '2026-02-02', 150.0, 12000, 4500, 150, 80, 15, 'BELOW_AVERAGE_35', 'AVERAGE'),
-  w('act_1', 'A', 's1', '2026-02-16', 160.0, 12500, 4200, 140, 70, 12, 'BELOW_AVERAGE_20', 'BELOW_AVERAGE_10'),
+  // 02-16's quality ranking is UNKNOWN (a NULL score): no deviation, not a -100 % trigger.
+  w('act_1', 'A', 's1', '2026-02-16', 160.0, 12500, 4200, 140, 70, 12, 'UNKNOWN', 'BELOW_AVERAGE_10'),
   w('act_1', 'A', 's1', '2026-02-23', 90.0, 9000, 4500, 180, 110, 18),
   // B: clicks (min 50, results = the link_click action). 01-26 spikes; 02-02 has 40 results (< 50). B's
   // last week is before the account's last week: not in v_burnout_risk.
@@ -81,7 +82,7 @@ export const DAYS: Array<{ account: string; ad: string; adset: string; date: str
   { account: 'act_2', ad: 'E', adset: 's9', date: '2026-03-03', impressions: 20, spend: 2.0 },
 ];
 
-function weeklyRow(x: FixtureWeek, ver: number): Record<string, unknown> {
+export function weeklyRow(x: FixtureWeek, ver: number): Record<string, unknown> {
   const set = ADSETS.find((s) => s.adset === x.adset)!;
   return {
     account_id: x.account, week_start: x.week, date_stop: x.week, ad_id: x.ad, adset_id: x.adset, campaign_id: set.campaign,
@@ -106,8 +107,14 @@ function dailyRow(x: (typeof DAYS)[number], ver: number): Record<string, unknown
   };
 }
 
-const insert = (table: string, rows: Array<Record<string, unknown>>): string =>
+export const insert = (table: string, rows: Array<Record<string, unknown>>): string =>
   `INSERT INTO ${table} FORMAT JSONEachRow\n${rows.map((r) => JSON.stringify(r)).join('\n')}`;
+
+/** The ad sets (their optimization goal gives each ad's result family). */
+export function adsetStatement(ver = 1): string {
+  const meta = { _hash: 0, _ver: ver, _loaded_at: '2026-03-10 00:00:00', _run_id: `r${ver}`, _deleted: 0 };
+  return insert('stg_fb_adsets', ADSETS.map((s) => ({ account_id: s.account, adset_id: s.adset, campaign_id: s.campaign, name: s.adset, status: 'ACTIVE', effective_status: 'ACTIVE', optimization_goal: s.goal, updated_time: s.updated, ...meta })));
+}
 
 /** The fixture as INSERT statements; a second call with a higher version reloads the same rows. */
 export function analyticsFixtureStatements(ver = 1): string[] {
@@ -115,7 +122,7 @@ export function analyticsFixtureStatements(ver = 1): string[] {
   return [
     insert('stg_fb_insights_weekly', WEEKS.map((x) => weeklyRow(x, ver))),
     insert('stg_fb_insights_daily', DAYS.map((x) => dailyRow(x, ver))),
-    insert('stg_fb_adsets', ADSETS.map((s) => ({ account_id: s.account, adset_id: s.adset, campaign_id: s.campaign, name: s.adset, status: 'ACTIVE', effective_status: 'ACTIVE', optimization_goal: s.goal, updated_time: s.updated, ...meta }))),
+    adsetStatement(ver),
     insert('stg_fb_ads', ADS.map((a) => ({ account_id: a.account, ad_id: a.ad, adset_id: a.adset, campaign_id: a.campaign, name: a.ad, status: a.status, effective_status: a.status, updated_time: a.updated, ...meta }))),
     insert('stg_fb_campaigns', CAMPAIGNS.map((c) => ({ account_id: c.account, campaign_id: c.campaign, name: c.campaign, status: c.status, effective_status: c.status, updated_time: c.updated, ...meta }))),
   ];

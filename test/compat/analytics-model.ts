@@ -25,6 +25,7 @@ export interface Settings {
   spikeRatio: number;
   minBaselineWeeks: number;
   scoreScale: number;
+  maturityDays: number;
   minResults: Record<string, number>;
   deviation: Record<Metric, number>;
   weights: number[];
@@ -36,6 +37,7 @@ export const DEFAULTS: Settings = {
   spikeRatio: 1.2,
   minBaselineWeeks: 2,
   scoreScale: 0.5,
+  maturityDays: 7,
   minResults: { messages: 5, leadgen_form: 5, website_lead: 5, purchase: 3, click: 50, default: 5 },
   deviation: { spend: 30, impressions: 0, reach: 0, frequency: 15, clicks: 0, ctr: -15, link_ctr: -15, cpm: 15, cpc: 0, results: -20, cpr: 20, quality_score: -20, engagement_score: -20, conversion_score: -20 },
   weights: [0.25, 0.15, 0.2, 0.15, 0.1, 0.1, 0.05],
@@ -164,11 +166,13 @@ export interface AnomalyRow {
   preceding: Array<[number, string, Deviation[]]>;
 }
 
-export function anomalies(rows: FeatureRow[], s: Settings = DEFAULTS): AnomalyRow[] {
+/** The CPR spikes; with `today` (YYYY-MM-DD) only the weeks matured by then (week + 6 + maturityDays < today). */
+export function anomalies(rows: FeatureRow[], s: Settings = DEFAULTS, today?: string): AnomalyRow[] {
   const out: AnomalyRow[] = [];
   for (const r of rows) {
     const cpr = r.cur.cpr;
     const base = r.base.cpr;
+    if (today !== undefined && days(today, r.week) <= 6 + s.maturityDays) continue;
     if (!r.enough || r.baselineWeeks < s.minBaselineWeeks || cpr === null || base === null || !(cpr >= s.spikeRatio * base)) continue;
     const prev = (k: number) => rows.find((x) => x.account === r.account && x.ad === r.ad && x.index === r.index - k);
     const preceding: Array<[number, string, Deviation[]]> = [[0, r.week, deviations(r, s)]];
