@@ -607,24 +607,13 @@ export function adDayStats(seed: number, ad: SbAd, date: string, asOf: string | 
   return { impressions, reach, clicks, linkClicks, spendCents, actions, actionValues, family, results, resultsFull: full, rankings };
 }
 
-export interface AdWeek {
+/** A week of one ad: the day's fields summed over the week (reach is the week's unique reach). */
+export interface AdWeek extends AdDay {
   /** Monday and the Sunday after it. */
   dateStart: string;
   dateStop: string;
   /** Delivering days. */
   days: number;
-  impressions: number;
-  /** The week's unique reach: at least the largest day's, at most the sum of the days'. */
-  reach: number;
-  clicks: number;
-  linkClicks: number;
-  spendCents: number;
-  actions: Array<[string, number]>;
-  actionValues: Array<[string, number]>;
-  family: SbFamily;
-  results: number;
-  resultsFull: number;
-  rankings: Rankings;
 }
 
 /** The additive numbers of any bucket (an hour, a day, a week): what sums over days. */
