@@ -97,7 +97,19 @@ async function ensureMigrationsTable(client: ClickHouseClient): Promise<void> {
  * edited files; commands that read or write data call it first, so the answer is "run adhouse migrate",
  * not an unknown-column error halfway through a load.
  */
+/** Databases found up to date per client: applied migrations stay applied, so a process asks once. */
+const migratedSeen = new WeakMap<ClickHouseClient, Set<string>>();
+
 export async function assertMigrated(client: ClickHouseClient, database: string, sqlDir = SQL_DIR): Promise<void> {
+  const seen = migratedSeen.get(client);
+  const key = `${database}\n${sqlDir}`;
+  if (seen?.has(key)) return;
+  await checkMigrated(client, database, sqlDir);
+  if (seen) seen.add(key);
+  else migratedSeen.set(client, new Set([key]));
+}
+
+async function checkMigrated(client: ClickHouseClient, database: string, sqlDir: string): Promise<void> {
   const files = readSqlFiles(path.join(sqlDir, 'migrations'));
   let done: Map<string, string>;
   try {
