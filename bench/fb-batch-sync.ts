@@ -11,7 +11,7 @@
 // rate cap), and the sandbox's usage budget is never reached, so nothing else is enforced.
 // --burnout 1 runs the job's one analytics refresh too (ClickHouse only, outside the bound): its time is
 // printed on its own and left out of the ratio.
-//   npm run bench:fb-batch [-- --accounts N] [--ads N] [--weeks N] [--latency MS] [--workers N] [--heap MB] [--burnout 1]
+//   npm run bench:fb-batch [-- --accounts N] [--ads N] [--weeks N] [--latency MS] [--workers N] [--heap MB] [--burnout 1] [--profile DIR]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -23,6 +23,7 @@ import { clickhouseConfig } from '../src/config/clickhouse.js';
 import { loadDotenvFiles } from '../src/config/env.js';
 import { runtimeConfig } from '../src/config/runtime.js';
 import { ensureClickHouse } from '../src/cli/common.js';
+import { status as serverStatus } from '../src/clickhouse/server.js';
 import { addDays, todayIn } from '../src/runtime/dates.js';
 import { startSandbox } from '../loaders/facebook/sandbox.js';
 
@@ -39,8 +40,21 @@ const WORKERS = arg('workers', 5);
 /** V8 heap cap of the batch-sync process in MB (0 = Node's default), to see how much of the peak is garbage. */
 const HEAP_MB = arg('heap', 0);
 const BURNOUT = arg('burnout', 0) === 1;
+/** --profile DIR: the batch-sync process writes a V8 CPU profile there (open it in Chrome DevTools). */
+const PROFILE_DIR = process.argv.includes('--profile') ? process.argv[process.argv.indexOf('--profile') + 1] : undefined;
 const DATABASE = 'adhouse_bench_fb_batch';
 const ADHOUSE_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/bin/adhouse.mjs');
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; 0 once it is gone. */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
 
 /** Peak RSS of a running process from /proc (VmHWM is its high-water mark), in bytes; 0 once it is gone. */
 function peakRss(pid: number): number {
@@ -86,16 +100,26 @@ async function main(): Promise<void> {
     FACEBOOK_RPS: '10000',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   };
+  // Where the CPU goes: the batch process, the sandbox (this process) and ClickHouse (when embedded).
+  const serverPid = ch0.embedded ? (await serverStatus(ch0, rt.dataDir)).pid : undefined;
+  const serverCpu0 = cpuSeconds(serverPid);
+  const sandboxCpu0 = process.cpuUsage();
   const started = Date.now();
-  const nodeArgs = HEAP_MB > 0 ? [`--max-old-space-size=${HEAP_MB}`] : [];
+  const nodeArgs = [...(HEAP_MB > 0 ? [`--max-old-space-size=${HEAP_MB}`] : []), ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [])];
   const child = spawn(process.execPath, [...nodeArgs, ADHOUSE_BIN, 'batch-sync', 'facebook', '--workers', String(WORKERS), '--pause-ms', '0', ...(BURNOUT ? [] : ['--skip-burnout'])], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   child.stdout!.on('data', (d) => (stdout += d));
   let rss = 0;
-  const sampler = setInterval(() => (rss = Math.max(rss, peakRss(child.pid!))), 200);
+  let childCpu = 0;
+  const sampler = setInterval(() => {
+    rss = Math.max(rss, peakRss(child.pid!));
+    childCpu = Math.max(childCpu, cpuSeconds(child.pid));
+  }, 200);
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   clearInterval(sampler);
   const wallMs = Date.now() - started;
+  const sandboxCpu = process.cpuUsage(sandboxCpu0);
+  const serverCpu = cpuSeconds(serverPid) - serverCpu0;
   const requests = sandbox.counters.requests;
   await sandbox.close();
   process.stdout.write(stdout);
@@ -124,6 +148,7 @@ async function main(): Promise<void> {
     `ratio            ${(loadMs / boundMs).toFixed(2)}  (target ≤ 1.3${BURNOUT ? '; wall time less the refresh' : ''})`,
     `API calls        ${requests}  (${(requests / n).toFixed(1)} per account; sandbox counter)  — the batch's summary: ${reported ? `${reported[1]}${reported[2] ?? ''}` : 'no figure'}`,
     `peak RSS         ${(rss / 1048576).toFixed(0)} MB  (target ≤ 400 MB; VmHWM of the batch-sync process, ${HEAP_MB > 0 ? `node --max-old-space-size=${HEAP_MB}` : "Node's default heap"})`,
+    `CPU seconds      batch ${childCpu.toFixed(1)} (sampled every 200 ms), sandbox ${((sandboxCpu.user + sandboxCpu.system) / 1e6).toFixed(1)}, ClickHouse ${serverPid ? serverCpu.toFixed(1) : 'n/a (not embedded)'}; ${os.cpus().length} cores × wall = ${((os.cpus().length * wallMs) / 1000).toFixed(0)}`,
     `load average     ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (${os.cpus().length} cores): figures from a busy machine are not comparable`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
