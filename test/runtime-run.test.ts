@@ -69,6 +69,49 @@ describe('runLoader', () => {
     expect(qc!.c).toBe('1');
   });
 
+  it('reports steps to onStep: a completed step\'s rows are stored and counted even when a later step fails', async () => {
+    // Huge batches and no timer: nothing reaches ClickHouse unless the step's completion flushes it.
+    const env = { ...wh.env, SINK_BATCH_ROWS: '1000000', SINK_FLUSH_MS: '3600000' };
+    const events: Array<[string, string, number, Promise<string>]> = [];
+    const stored = async () => (await wh.query<{ c: string }>(`SELECT count() AS c FROM fake_daily WHERE id = 7`))[0]!.c;
+    const loader = fakeLoader(async (ctx) => {
+      const sink = ctx.sink('fake_daily');
+      await ctx.step('first', 'started');
+      for (const date of ['2026-02-01', '2026-02-02', '2026-02-03']) {
+        ctx.rowsRead(1);
+        await sink.write({ id: 7, date, amount: 1 });
+      }
+      await ctx.step('first', 'completed');
+      await ctx.step('second', 'started');
+      ctx.rowsRead(1);
+      await sink.write({ id: 7, date: '2026-02-04', amount: 1 });
+      throw new AdhouseError('data', 'second step broke');
+    });
+    const s = await runLoader(loader, {
+      env,
+      since: '2026-02-01',
+      until: '2026-02-04',
+      onStep: (step, state, rows) => events.push([step, state, rows, stored()]),
+    });
+    expect(s).toMatchObject({ status: 'failed', errorClass: 'data' });
+    // `completed` came after the rows were stored (3 in the table when it was told); `started` counts so far.
+    expect(await Promise.all(events.map(async ([step, state, rows, c]) => [step, state, rows, await c]))).toEqual([
+      ['first', 'started', 0, expect.any(String)],
+      ['first', 'completed', 3, '3'],
+      ['second', 'started', 3, expect.any(String)],
+    ]);
+    // Without a listener, step() flushes nothing: the rows stay batched until the run's end.
+    const quiet = fakeLoader(async (ctx) => {
+      const sink = ctx.sink('fake_daily');
+      ctx.rowsRead(1);
+      await sink.write({ id: 8, date: '2026-02-01', amount: 1 });
+      await ctx.step('first', 'completed');
+      const [c] = await wh.query<{ c: string }>(`SELECT count() AS c FROM fake_daily WHERE id = 8`);
+      expect(c!.c).toBe('0');
+    });
+    expect(await runLoader(quiet, { env, since: '2026-02-01', until: '2026-02-01' })).toMatchObject({ status: 'success', rowsWritten: 1 });
+  });
+
   it('moves the cursor only on incremental runs; explicit windows leave it', async () => {
     const cursor = async () => (await wh.query<{ d: string }>(`SELECT toString(argMax(cursor_date, _ver)) AS d FROM meta_load_state WHERE source = 'fake_source'`))[0]?.d;
     const before = await cursor();

@@ -220,12 +220,18 @@ async function loadAccount(ctx: Ctx, sinks: Sinks, account: FbAccountTarget, pla
     ctx.rowsRead(1);
     await sinks.accounts.write({ ...info });
 
-    if (plan.steps.has('structure')) await loadStructure(ctx, sinks, api, account.id, plan.structure);
+    if (plan.steps.has('structure')) {
+      await ctx.step('structure', 'started');
+      await loadStructure(ctx, sinks, api, account.id, plan.structure);
+      await ctx.step('structure', 'completed');
+    }
     const ranges = insightRanges(ctx.window, accountToday(ctx, account.id, info.timezone_name));
     for (const grain of ['weekly', 'daily', 'hourly'] as const) {
       if (!plan.steps.has(grain)) continue;
+      await ctx.step(grain, 'started');
       let rows = 0;
       for (const range of ranges[grain]) rows += await loadInsights(ctx, sinks.insights[grain], api, grain, range, info.currency, account.id);
+      await ctx.step(grain, 'completed');
       ctx.log.info({ account: account.id, grain, rows, ranges: ranges[grain], calls: api.stats.calls, splits: api.stats.splits, asyncJobs: api.stats.asyncJobs, throttledMs: api.stats.throttledMs }, `facebook ${account.id}: ${rows} ${grain} insight rows`);
     }
   } finally {

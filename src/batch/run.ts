@@ -46,15 +46,12 @@ export const BUSY_WAIT_MS = 5_000;
 const BUSY_WAIT_MAX_MS = 60_000;
 const loader = facebook as unknown as LoaderDefinition;
 
-/** What the loader's params look like for each step that is a loader run. */
-const LOADER_STEPS: Partial<Record<BatchStep, Record<string, unknown>>> = {
-  fullsync: { steps: ['structure'], structure: 'full' },
-  weekly: { steps: ['weekly'] },
-  daily: { steps: ['daily'] },
-};
-
-/** The steps each account runs on its own (loader runs); `burnout` is the job's one refresh after them. */
+/** The steps each account runs on its own (one loader run); `burnout` is the job's one refresh after them. */
 export const LOAD_STEPS = BATCH_STEPS.filter((s): s is Exclude<BatchStep, 'burnout'> => s !== 'burnout');
+type LoadStep = (typeof LOAD_STEPS)[number];
+
+/** The Facebook loader's step (its `steps` param and LoaderContext.step name) for each load step; fullsync is a full structure pass. */
+const LOADER_STEP_NAMES: Record<LoadStep, string> = { fullsync: 'structure', weekly: 'weekly', daily: 'daily' };
 
 /** What the job's analytics refresh did. */
 export type RefreshOutcome =
@@ -278,24 +275,55 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
   heartbeat.unref();
 
   // Account log versions are written in the background, in order, off the accounts' critical path (an
-  // INSERT costs tens of ms); all are awaited before the job's final status, a failed one stops the batch.
+  // INSERT costs ClickHouse a part, tens of ms): while one INSERT is out, the newest version of each
+  // changed account waits, and the next INSERT carries all of them (the workers' changes share parts).
+  // All are awaited before the job's final status; a failed one stops the batch.
   let writes: Promise<void> = Promise.resolve();
   let writeError: unknown;
+  const unsaved = new Map<string, AccountRecord>();
   const save = (a: AccountRecord): void => {
-    const snapshot = { ...a };
-    writes = writes.then(() => writeAccounts(client, [snapshot])).catch((err: unknown) => {
-      writeError ??= err;
-    });
+    const queued = unsaved.size > 0;
+    unsaved.set(a.account_id, { ...a });
+    if (queued) return; // the INSERT already queued will carry this version
+    writes = writes
+      .then(() => {
+        const batch = [...unsaved.values()];
+        unsaved.clear();
+        return writeAccounts(client, batch);
+      })
+      .catch((err: unknown) => {
+        writeError ??= err;
+      });
   };
   const settled = async (): Promise<void> => {
     await writes;
     if (writeError !== undefined) throw writeError;
   };
 
-  type LoadStep = (typeof LOAD_STEPS)[number];
-  async function runStep(step: LoadStep, a: AccountRecord): Promise<{ ok: true } | { ok: false; aborted: boolean; busy?: boolean; type: BatchErrorType; message: string }> {
+  type RunOutcome = { ok: true } | { ok: false; step: LoadStep; aborted: boolean; busy?: boolean; type: BatchErrorType; message: string };
+  /**
+   * One loader run for the account's remaining load steps: the loader reports each step's start and end
+   * (LoaderContext.step), so each step's status and rows are recorded as they happen, and a failure names
+   * the step it stopped in. One run instead of one per step saves each account a run's bookkeeping (run
+   * records, the clash check, the account call and the sinks' lookups).
+   */
+  async function runSteps(steps: LoadStep[], a: AccountRecord): Promise<RunOutcome> {
     // Each run gets its own view of the usage fields its log lines carry (call counts are per run).
     const meter = usage.forRun();
+    const byLoaderStep = new Map(steps.map((st) => [LOADER_STEP_NAMES[st], st] as const));
+    let rowsBefore = 0; // the run's rows written at the previous step's end
+    const unfinished = () => steps.find((st) => a[`step_${st}`] !== 'completed') ?? steps[steps.length - 1]!;
+    const onStep = (name: string, state: 'started' | 'completed', rowsWritten: number) => {
+      const step = byLoaderStep.get(name);
+      if (!step) return;
+      if (state === 'started') a[`step_${step}`] = 'running';
+      else {
+        a[`step_${step}`] = 'completed';
+        a[`rows_${step}`] += rowsWritten - rowsBefore;
+        rowsBefore = rowsWritten;
+      }
+      save(a);
+    };
     try {
       const s = await runLoader(loader, {
         env: opts.env,
@@ -303,23 +331,27 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
         account: a.account_id,
         since: a.window_since ?? plan.params.window_since,
         until: a.window_until ?? plan.params.window_until,
-        params: LOADER_STEPS[step],
+        params: { steps: steps.map((st) => LOADER_STEP_NAMES[st]), structure: 'full' },
+        onStep,
         signal: stop.signal,
         log: tapLogger(log, meter.observe),
       });
-      if (!meter.reported()) usage.noteSilentRun(step);
+      if (!meter.reported()) usage.noteSilentRun(steps.join('+'));
       a.run_ids = [...a.run_ids, s.runId];
-      a[`rows_${step}`] += s.rowsWritten;
+      // Rows of a step that did not finish (a failure, a stop) still count, for the step they belong to.
+      if (s.rowsWritten > rowsBefore) a[`rows_${unfinished()}`] += s.rowsWritten - rowsBefore;
       if (s.status === 'success') return { ok: true };
-      if (s.status === 'interrupted' || stop.signal.aborted) return { ok: false, aborted: true, type: 'unknown', message: s.errorMessage ?? 'interrupted' };
-      return { ok: false, aborted: false, type: batchErrorType(s.errorClass), message: `${step}: ${s.errorMessage ?? s.errorClass ?? 'failed'}` };
+      const step = unfinished();
+      if (s.status === 'interrupted' || stop.signal.aborted) return { ok: false, step, aborted: true, type: 'unknown', message: s.errorMessage ?? 'interrupted' };
+      return { ok: false, step, aborted: false, type: batchErrorType(s.errorClass), message: `${step}: ${s.errorMessage ?? s.errorClass ?? 'failed'}` };
     } catch (err) {
+      const step = unfinished();
       const cls = errorClassOf(err);
       const message = redactString(err instanceof Error ? err.message : String(err));
-      if (cls === 'aborted' || stop.signal.aborted) return { ok: false, aborted: true, type: 'unknown', message };
+      if (cls === 'aborted' || stop.signal.aborted) return { ok: false, step, aborted: true, type: 'unknown', message };
       // Another run of this account or of the whole source (the scheduler's pass) is loading: wait for it.
-      if (err instanceof SourceBusyError) return { ok: false, aborted: false, busy: true, type: 'unknown', message };
-      return { ok: false, aborted: false, type: batchErrorType(cls), message: `${step}: ${message}` };
+      if (err instanceof SourceBusyError) return { ok: false, step, aborted: false, busy: true, type: 'unknown', message };
+      return { ok: false, step, aborted: false, type: batchErrorType(cls), message: `${step}: ${message}` };
     }
   }
 
@@ -340,68 +372,61 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
     Object.assign(a, { status: 'running', worker_id: workerId, attempts: a.attempts + 1, started_ms: t0, started_at: utcDateTime(t0), finished_ms: 0, finished_at: null, error_type: '', last_error: '' });
     save(a);
     opts.events?.accountStarted?.(a);
-    for (const step of LOAD_STEPS) {
-      const st = stepStatus(a, step);
-      if (st === 'completed' || st === 'skipped') continue;
-      let busyWaits = 0;
-      for (;;) {
-        a[`step_${step}`] = 'running';
-        save(a);
-        const r = await runStep(step, a);
-        if (r.ok) {
-          a[`step_${step}`] = 'completed';
-          break;
-        }
-        if (r.busy) {
-          // Not an attempt and not an error of the account: the other run ends on its own.
-          const wait = Math.min(BUSY_WAIT_MAX_MS, BUSY_WAIT_MS * 2 ** Math.min(busyWaits++, 10));
-          a[`step_${step}`] = 'pending';
-          save(a);
-          log.info({ account: a.account_id, waitMs: wait }, `batch: ${a.account_id} ${step}: ${r.message}; waiting ${wait} ms for it to finish`);
-          try {
-            await sleep(wait, stop.signal);
-            continue;
-          } catch {
-            r.aborted = true;
-          }
-        }
-        if (r.aborted) {
-          a[`step_${step}`] = 'paused';
-          a.history = [...a.history, historyLine(`attempt ${a.attempts} paused during ${step}: ${String(opts.signal.reason ?? 'stopped')}`)];
-          finish(a, 'paused', t0);
-          save(a);
-          opts.events?.accountFinished?.(a);
-          return;
-        }
-        a.error_type = r.type;
-        a.last_error = r.message;
-        if (!mayRetry(r.type, a.attempts) || stop.signal.aborted) {
-          a[`step_${step}`] = 'failed';
-          a.history = [...a.history, historyLine(`attempt ${a.attempts} failed (${r.type}): ${r.message}`)];
-          finish(a, 'failed', t0);
-          save(a);
-          opts.events?.accountFinished?.(a);
-          return;
-        }
-        // Retry the failed step after the wait its type calls for; the attempt is recorded first.
-        const wait = r.type === 'rate_limited' ? fbConfig.FB_RATE_LIMIT_WAIT_MS : backoffDelay(a.attempts, rt.http);
+    let busyWaits = 0;
+    for (;;) {
+      const steps = LOAD_STEPS.filter((st) => stepStatus(a, st) !== 'completed' && stepStatus(a, st) !== 'skipped');
+      if (steps.length === 0) break;
+      const r = await runSteps(steps, a);
+      if (r.ok) break;
+      const step = r.step;
+      if (r.busy) {
+        // Not an attempt and not an error of the account: the other run ends on its own.
+        const wait = Math.min(BUSY_WAIT_MAX_MS, BUSY_WAIT_MS * 2 ** Math.min(busyWaits++, 10));
         a[`step_${step}`] = 'pending';
-        a.history = [...a.history, historyLine(`attempt ${a.attempts} failed (${r.type}): ${r.message}; retrying in ${wait} ms`)];
         save(a);
-        log.warn({ account: a.account_id, errorType: r.type, attempt: a.attempts }, `batch: ${a.account_id} ${r.message}; retrying in ${wait} ms`);
+        log.info({ account: a.account_id, waitMs: wait }, `batch: ${a.account_id} ${step}: ${r.message}; waiting ${wait} ms for it to finish`);
         try {
           await sleep(wait, stop.signal);
+          continue;
         } catch {
-          a[`step_${step}`] = 'paused';
-          a.history = [...a.history, historyLine(`attempt ${a.attempts} paused while waiting to retry ${step}: ${String(opts.signal.reason ?? 'stopped')}`)];
-          finish(a, 'paused', t0);
-          save(a);
-          opts.events?.accountFinished?.(a);
-          return;
+          r.aborted = true;
         }
-        a.attempts++;
       }
+      if (r.aborted) {
+        a[`step_${step}`] = 'paused';
+        a.history = [...a.history, historyLine(`attempt ${a.attempts} paused during ${step}: ${String(opts.signal.reason ?? 'stopped')}`)];
+        finish(a, 'paused', t0);
+        save(a);
+        opts.events?.accountFinished?.(a);
+        return;
+      }
+      a.error_type = r.type;
+      a.last_error = r.message;
+      if (!mayRetry(r.type, a.attempts) || stop.signal.aborted) {
+        a[`step_${step}`] = 'failed';
+        a.history = [...a.history, historyLine(`attempt ${a.attempts} failed (${r.type}): ${r.message}`)];
+        finish(a, 'failed', t0);
+        save(a);
+        opts.events?.accountFinished?.(a);
+        return;
+      }
+      // Retry from the failed step after the wait its type calls for; the attempt is recorded first.
+      const wait = r.type === 'rate_limited' ? fbConfig.FB_RATE_LIMIT_WAIT_MS : backoffDelay(a.attempts, rt.http);
+      a[`step_${step}`] = 'pending';
+      a.history = [...a.history, historyLine(`attempt ${a.attempts} failed (${r.type}): ${r.message}; retrying in ${wait} ms`)];
       save(a);
+      log.warn({ account: a.account_id, errorType: r.type, attempt: a.attempts }, `batch: ${a.account_id} ${r.message}; retrying in ${wait} ms`);
+      try {
+        await sleep(wait, stop.signal);
+      } catch {
+        a[`step_${step}`] = 'paused';
+        a.history = [...a.history, historyLine(`attempt ${a.attempts} paused while waiting to retry ${step}: ${String(opts.signal.reason ?? 'stopped')}`)];
+        finish(a, 'paused', t0);
+        save(a);
+        opts.events?.accountFinished?.(a);
+        return;
+      }
+      a.attempts++;
     }
     // A retried account that completed keeps its last error as history; its type is cleared. Its burnout
     // step stays pending until the job's refresh.

@@ -40,6 +40,13 @@ export interface LoaderContext<C> {
   /** The run's start time in ms, used as _ver of every row it writes. */
   version: number;
   reportingTz: string;
+  /**
+   * Marks the start or the end of a named step of this run (Facebook: structure, weekly, daily, hourly), for
+   * a caller that tracks steps (the batch sync, RunRequest.onStep). `completed` first makes every row written
+   * so far durable (all sinks flushed), so a step reported complete survives a failure of a later one.
+   * Without a listener it costs nothing and flushes nothing.
+   */
+  step(name: string, state: 'started' | 'completed'): Promise<void>;
 }
 
 export interface LoaderDefinition<S extends z.ZodObject = z.ZodObject> {

@@ -38,6 +38,11 @@ export interface RunRequest {
   progress?: boolean;
   /** Reuse a client (the service); otherwise one is opened and closed here. */
   client?: ClickHouseClient;
+  /**
+   * Told of the loader's steps (LoaderContext.step): `started`, and `completed` once the step's rows are
+   * stored; `rowsWritten` is the run's total so far (a step's rows are the growth since the previous step).
+   */
+  onStep?(step: string, state: 'started' | 'completed', rowsWritten: number): void;
 }
 
 export interface RunSummary {
@@ -145,6 +150,13 @@ async function runWithClient(
     return { rows_read: rowsRead, rows_written: written, rows_quarantined: quarantine.count, rows_skipped: skipped, rows_deleted: deleted };
   };
 
+  // The sinks' last INSERTs finish concurrently: each costs ClickHouse a part write (tens of ms).
+  const flushAll = async () => {
+    const settled = await Promise.allSettled([...sinks.values(), quarantineSink].map((s) => s.flush()));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  };
+
   const heartbeat = setInterval(() => {
     void writeRun(client, { ...record, ...counts(), heartbeat_at: utcDateTime() }).catch((err) => log.warn({ err }, 'heartbeat write failed'));
   }, HEARTBEAT_MS);
@@ -180,11 +192,15 @@ async function runWithClient(
       runId,
       version,
       reportingTz: rt.reportingTz,
+      async step(name, state) {
+        if (!req.onStep) return;
+        if (state === 'completed') await flushAll();
+        req.onStep(name, state, counts().rows_written);
+      },
     };
     await (loader.run as (c: LoaderContext<unknown>) => Promise<void>)(ctx);
     ctx.progress.done();
-    for (const s of sinks.values()) await s.flush();
-    await quarantineSink.flush();
+    await flushAll();
     const c = counts();
     if (c.rows_read !== c.rows_written + c.rows_quarantined + c.rows_skipped) {
       throw new AdhouseError('internal', `row accounting does not reconcile: read ${c.rows_read} ≠ written ${c.rows_written} + quarantined ${c.rows_quarantined} + skipped ${c.rows_skipped}`);
