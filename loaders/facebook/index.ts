@@ -124,6 +124,10 @@ export default defineLoader({
         hourly: insightSink(ctx, 'hourly', { since: addDays(plan.today, -3), until: addDays(plan.today, 2) }),
       },
     };
+    // The stored versions the planned steps compare against are read while the first API calls run.
+    sinks.accounts.prefetch();
+    if (plan.steps.has('structure')) for (const sink of [sinks.campaign, sinks.adset, sinks.ad, sinks.creative]) sink.prefetch();
+    for (const grain of ['weekly', 'daily', 'hourly'] as const) if (plan.steps.has(grain)) sinks.insights[grain].prefetch();
     // One account's failure (a revoked token, a block longer than HTTP_MAX_WAIT_MS) does not stop the others;
     // the run fails at the end, naming every failed account, with the class of the most serious failure.
     // A refused discovery token that covers no account is a failure of its own (named by position, not value).
@@ -221,17 +225,17 @@ async function loadAccount(ctx: Ctx, sinks: Sinks, account: FbAccountTarget, pla
     await sinks.accounts.write({ ...info });
 
     if (plan.steps.has('structure')) {
-      await ctx.step('structure', 'started');
+      ctx.step('structure', 'started');
       await loadStructure(ctx, sinks, api, account.id, plan.structure);
-      await ctx.step('structure', 'completed');
+      ctx.step('structure', 'completed');
     }
     const ranges = insightRanges(ctx.window, accountToday(ctx, account.id, info.timezone_name));
     for (const grain of ['weekly', 'daily', 'hourly'] as const) {
       if (!plan.steps.has(grain)) continue;
-      await ctx.step(grain, 'started');
+      ctx.step(grain, 'started');
       let rows = 0;
       for (const range of ranges[grain]) rows += await loadInsights(ctx, sinks.insights[grain], api, grain, range, info.currency, account.id);
-      await ctx.step(grain, 'completed');
+      ctx.step(grain, 'completed');
       ctx.log.info({ account: account.id, grain, rows, ranges: ranges[grain], calls: api.stats.calls, splits: api.stats.splits, asyncJobs: api.stats.asyncJobs, throttledMs: api.stats.throttledMs }, `facebook ${account.id}: ${rows} ${grain} insight rows`);
     }
   } finally {
@@ -307,6 +311,6 @@ async function loadStructure(ctx: Ctx, sinks: Sinks, api: FbApi, accountId: stri
   }
   ctx.progress.done();
   // The rows first: a crash between the two must not move the incremental cursor past unwritten rows.
-  for (const sink of [sinks.creative, sinks.campaign, sinks.adset, sinks.ad]) await sink.flush();
+  await Promise.all([sinks.creative, sinks.campaign, sinks.adset, sinks.ad].map((sink) => sink.flush()));
   await writeStateFile(stateFile, { lastFullAt: full ? startedAt : state!.lastFullAt, lastPassAt: startedAt } satisfies StructureState);
 }

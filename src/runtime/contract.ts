@@ -42,11 +42,12 @@ export interface LoaderContext<C> {
   reportingTz: string;
   /**
    * Marks the start or the end of a named step of this run (Facebook: structure, weekly, daily, hourly), for
-   * a caller that tracks steps (the batch sync, RunRequest.onStep). `completed` first makes every row written
-   * so far durable (all sinks flushed), so a step reported complete survives a failure of a later one.
-   * Without a listener it costs nothing and flushes nothing.
+   * a caller that tracks steps (the batch sync, RunRequest.onStep). On `completed` the rows written so far
+   * are made durable (the sinks holding unsent rows are flushed) in the background while the loader goes
+   * on, and only then is the step reported complete, so a step reported complete survives a failure of a
+   * later one; the run ends after every such flush. Without a listener it costs nothing and flushes nothing.
    */
-  step(name: string, state: 'started' | 'completed'): Promise<void>;
+  step(name: string, state: 'started' | 'completed'): void;
 }
 
 export interface LoaderDefinition<S extends z.ZodObject = z.ZodObject> {

@@ -150,12 +150,16 @@ async function runWithClient(
     return { rows_read: rowsRead, rows_written: written, rows_quarantined: quarantine.count, rows_skipped: skipped, rows_deleted: deleted };
   };
 
-  // The sinks' last INSERTs finish concurrently: each costs ClickHouse a part write (tens of ms).
-  const flushAll = async () => {
-    const settled = await Promise.allSettled([...sinks.values(), quarantineSink].map((s) => s.flush()));
+  // Sinks' last INSERTs finish concurrently: each costs ClickHouse a part write (tens of ms).
+  const flushSinks = async (list: TableSink[]) => {
+    const settled = await Promise.allSettled(list.map((s) => s.flush()));
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
   };
+  const flushAll = () => flushSinks([...sinks.values(), quarantineSink]);
+  // Completed steps' flushes, in order (LoaderContext.step); a failure fails the run at its end.
+  let stepsDone: Promise<void> = Promise.resolve();
+  let stepError: unknown;
 
   const heartbeat = setInterval(() => {
     void writeRun(client, { ...record, ...counts(), heartbeat_at: utcDateTime() }).catch((err) => log.warn({ err }, 'heartbeat write failed'));
@@ -192,14 +196,33 @@ async function runWithClient(
       runId,
       version,
       reportingTz: rt.reportingTz,
-      async step(name, state) {
+      step(name, state) {
         if (!req.onStep) return;
-        if (state === 'completed') await flushAll();
-        req.onStep(name, state, counts().rows_written);
+        const onStep = req.onStep;
+        // The step's rows: everything handed to a sink so far (stored once the flush below is done).
+        let rows = 0;
+        for (const s of sinks.values()) rows += s.accepted;
+        if (state === 'started') {
+          onStep(name, state, rows);
+          return;
+        }
+        // Only sinks holding unsent rows: a sink the next step has not written yet keeps its batch open.
+        const dirty = [...sinks.values(), quarantineSink].filter((s) => s.accepted > s.written);
+        stepsDone = stepsDone.then(async () => {
+          if (stepError !== undefined) return;
+          try {
+            await flushSinks(dirty);
+            onStep(name, state, rows);
+          } catch (err) {
+            stepError = err;
+          }
+        });
       },
     };
     await (loader.run as (c: LoaderContext<unknown>) => Promise<void>)(ctx);
     ctx.progress.done();
+    await stepsDone;
+    if (stepError !== undefined) throw stepError;
     await flushAll();
     const c = counts();
     if (c.rows_read !== c.rows_written + c.rows_quarantined + c.rows_skipped) {
@@ -209,7 +232,9 @@ async function runWithClient(
     errorClass = controller.signal.aborted ? 'aborted' : errorClassOf(err);
     status = errorClass === 'aborted' ? 'interrupted' : 'failed';
     errorMessage = redactString(err instanceof Error ? err.message : String(err));
-    // Whatever reached the sinks stays: ReplacingMergeTree absorbs it on the re-run. Flush what is safe.
+    // Whatever reached the sinks stays: ReplacingMergeTree absorbs it on the re-run. Flush what is safe;
+    // steps that completed before the failure are still reported as such.
+    await stepsDone;
     await quarantineSink.flush().catch(() => undefined);
     log.error({ runId, errorClass, err }, `${loader.name} ${status}: ${errorMessage}`);
   } finally {

@@ -45,7 +45,16 @@ export interface TableSink {
   skip(n?: number): void;
   /** Send what is buffered and wait for every insert to finish. */
   flush(): Promise<void>;
+  /**
+   * Start skipUnchanged's lookup of stored versions now, in the background, instead of at the first write
+   * (a loader that knows it will write here overlaps the query with its API calls). A failure surfaces at
+   * the first write.
+   */
+  prefetch(): void;
+  /** Rows stored (their INSERT answered). */
   readonly written: number;
+  /** Rows handed to an INSERT so far, stored or not yet: `written` once the sink is flushed. */
+  readonly accepted: number;
   readonly skipped: number;
 }
 
@@ -94,6 +103,7 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
   let pending = '';
   let previous: Promise<void> | null = null;
   let written = 0;
+  let accepted = 0;
   let skipped = 0;
   let failure: unknown = null;
   let timer: NodeJS.Timeout | null = null;
@@ -198,6 +208,9 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
     get written() {
       return written;
     },
+    get accepted() {
+      return accepted;
+    },
     get skipped() {
       return skipped;
     },
@@ -237,9 +250,16 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
       batch ??= openBatch();
       pending += json + '\n';
       batch.rows++;
+      accepted++;
       if (batch.rows >= settings.batchRows) return endBatch();
       if (pending.length >= CHUNK_CHARS) return pushPending();
       return READY;
+    },
+    prefetch() {
+      if (!options.skipUnchanged || known || knownLoading) return;
+      knownLoading = loadKnownHashes();
+      // The first write awaits it and sees a failure; this only keeps it from counting as unhandled.
+      knownLoading.catch(() => undefined);
     },
     async deleteUnseen(match) {
       const spec = options.skipUnchanged;
