@@ -47,18 +47,20 @@ export interface CallEstimateInput {
 }
 
 /**
- * Graph API calls for one account, at least: the structure pass reads the account and four edges
- * (campaigns, ad sets, ads, creatives) with one page each; an insights range longer than FB_SYNC_MAX_DAYS
- * is one async report (start + polls + one result page), a shorter one a single synchronous page.
- * Bigger accounts add a page per FB_PAGE_LIMIT objects or rows, splits on "too many rows" add reports.
+ * Graph API calls for one account, at least: the account is read once (currency, time zone) by its one
+ * loader run; the structure pass reads four edges (campaigns, ad sets, ads, creatives) with one page each;
+ * an insights range longer than FB_SYNC_MAX_DAYS is one async report (start + polls + one result page), a
+ * shorter one a single synchronous page. The account read counts in the first step that runs. Bigger
+ * accounts add a page per FB_PAGE_LIMIT objects or rows, splits on "too many rows" add reports.
  */
 export function estimateAccountCalls(input: CallEstimateInput): { perStep: Record<BatchStep, number>; total: number } {
   const report = (days: number) => (days > input.syncMaxDays ? 1 + input.pollsPerReport + 1 : 1);
+  const first = (['fullsync', 'weekly', 'daily'] as const).find((s) => input.steps.has(s));
+  const account = (step: BatchStep) => (step === first ? 1 : 0);
   const perStep: Record<BatchStep, number> = {
-    fullsync: input.steps.has('fullsync') ? 5 : 0,
-    // Each insights run reads the account first (currency, time zone) before its report.
-    weekly: input.steps.has('weekly') ? 1 + report(input.weeks * 7) : 0,
-    daily: input.steps.has('daily') ? 1 + report(input.days) : 0,
+    fullsync: input.steps.has('fullsync') ? account('fullsync') + 4 : 0,
+    weekly: input.steps.has('weekly') ? account('weekly') + report(input.weeks * 7) : 0,
+    daily: input.steps.has('daily') ? account('daily') + report(input.days) : 0,
     burnout: 0, // ClickHouse only
   };
   return { perStep, total: perStep.fullsync + perStep.weekly + perStep.daily + perStep.burnout };

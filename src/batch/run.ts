@@ -44,6 +44,8 @@ export const JOB_TYPE = 'facebook';
 /** While another run of the source is loading (the scheduler's pass), a step waits 5 s, doubling to 1 min. */
 export const BUSY_WAIT_MS = 5_000;
 const BUSY_WAIT_MAX_MS = 60_000;
+/** The account log's write-behind: the newest versions of changed accounts go out together at most this often. */
+const ACCOUNT_LOG_INTERVAL_MS = 250;
 const loader = facebook as unknown as LoaderDefinition;
 
 /** The steps each account runs on its own (one loader run); `burnout` is the job's one refresh after them. */
@@ -278,17 +280,23 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
   // INSERT costs ClickHouse a part, tens of ms): while one INSERT is out, the newest version of each
   // changed account waits, and the next INSERT carries all of them (the workers' changes share parts).
   // All are awaited before the job's final status; a failed one stops the batch.
+  // At most one INSERT per ACCOUNT_LOG_INTERVAL_MS: five workers' step changes would otherwise cost a part
+  // each; a kill loses at most that much of the story, which --resume redoes anyway.
   let writes: Promise<void> = Promise.resolve();
   let writeError: unknown;
+  let lastWriteAt = 0;
   const unsaved = new Map<string, AccountRecord>();
   const save = (a: AccountRecord): void => {
     const queued = unsaved.size > 0;
     unsaved.set(a.account_id, { ...a });
     if (queued) return; // the INSERT already queued will carry this version
     writes = writes
-      .then(() => {
+      .then(async () => {
+        const wait = lastWriteAt + ACCOUNT_LOG_INTERVAL_MS - Date.now();
+        if (wait > 0) await sleep(wait);
         const batch = [...unsaved.values()];
         unsaved.clear();
+        lastWriteAt = Date.now();
         return writeAccounts(client, batch);
       })
       .catch((err: unknown) => {

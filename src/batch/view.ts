@@ -28,8 +28,9 @@ export function describePlan(plan: BatchPlan, workers: number, syncMaxDays: numb
     '',
     ...(plan.resumed && steps.has('burnout') ? [`analytics refresh owed by ${refreshTargets(plan.accounts).length} completed account(s), plus those this run completes`, ''] : []),
     `estimated API calls: at least ${est.total} per account × ${todo} = ${est.total * todo}`,
-    `  fullsync ${est.perStep.fullsync} (the account + campaigns, ad sets, ads, creatives: one page each), ` +
-      `weekly ${est.perStep.weekly} and daily ${est.perStep.daily} (the account + ${shape.days > syncMaxDays ? `an async report: start, ~${ASSUMED_POLLS} polls, one result page` : 'one synchronous page'}), burnout 0 (one ClickHouse refresh for the job, after the accounts' loads);`,
+    `  fullsync ${est.perStep.fullsync} (campaigns, ad sets, ads, creatives: one page each), ` +
+      `weekly ${est.perStep.weekly} and daily ${est.perStep.daily} (${shape.days > syncMaxDays ? `an async report each: start, ~${ASSUMED_POLLS} polls, one result page` : 'one synchronous page each'}), burnout 0 (one ClickHouse refresh for the job, after the accounts' loads);`,
+    `  the account itself is read once per account, counted in the first step that runs;`,
     `  more for big accounts (a page per FB_PAGE_LIMIT objects or rows) and for splits on "too many rows"; ` +
       `the longest group runs ${longest} account(s) one after the other.`,
   ];
