@@ -128,8 +128,15 @@ export function topLevelFields(value: string | null): Set<string> | null {
 
 function project(o: Record<string, unknown>, fields: Set<string> | null, always: readonly string[]): Record<string, unknown> {
   if (!fields) return { id: o.id };
+  // Most answers ask for every field the object has (the loaders do): then the object itself is the answer.
+  let all = !('creative' in o);
+  for (const k in o) {
+    if (!all) break;
+    if (!fields.has(k) && !always.includes(k)) all = false;
+  }
+  if (all) return o;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) if (fields.has(k) || always.includes(k)) out[k] = k === 'creative' ? { id: (v as { id: string }).id } : v;
+  for (const k in o) if (fields.has(k) || always.includes(k)) out[k] = k === 'creative' ? { id: (o[k] as { id: string }).id } : o[k];
   return out;
 }
 

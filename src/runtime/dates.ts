@@ -19,8 +19,39 @@ export function todayIn(timeZone: string, now: Date = new Date()): string {
   return formatFor(dayFormats, timeZone, () => new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' })).format(now);
 }
 
+// Day arithmetic on whole numbers (days since 1970-01-01 in the proleptic Gregorian calendar, H. Hinnant's
+// civil-date algorithms): a Date built, parsed and printed per step showed in the sandboxes' and loaders'
+// day loops (millions of calls per batch).
+function dayNumber(day: string): number {
+  let y = Number(day.slice(0, 4));
+  const m = Number(day.slice(5, 7));
+  const d = Number(day.slice(8, 10));
+  y -= m <= 2 ? 1 : 0;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+function dayText(n: number): string {
+  const z = n + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  return `${String(y).padStart(4, '0')}-${m < 10 ? '0' : ''}${m}-${d < 10 ? '0' : ''}${d}`;
+}
+
+const DAY_FORM = /^\d{4}-\d{2}-\d{2}$/;
+
 export function addDays(day: string, days: number): string {
-  return new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);
+  if (!DAY_FORM.test(day) || !Number.isInteger(days)) return new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);
+  return dayText(dayNumber(day) + days);
 }
 
 /** Whole days from a to b (b − a). */
@@ -29,9 +60,11 @@ export function diffDays(a: string, b: string): number {
 }
 
 export function isDay(value: string): boolean {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
-  const t = Date.parse(`${value}T00:00:00Z`);
-  return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === value;
+  if (!DAY_FORM.test(value)) return false;
+  const m = Number(value.slice(5, 7));
+  const d = Number(value.slice(8, 10));
+  // A month and day in range that survive the round trip through the day number (Feb 30 does not).
+  return m >= 1 && m <= 12 && d >= 1 && d <= 31 && dayText(dayNumber(value)) === value;
 }
 
 export function minDay(a: string, b: string): string {
