@@ -8,6 +8,9 @@ const CURRENCY_MARKS: ReadonlyArray<[RegExp, string]> = [
   [/₸|\bKZT\b/i, 'KZT'],
 ];
 
+const PLAIN_DECIMAL = /^-?\d+(\.\d+)?$/;
+const AMBIGUOUS_THOUSANDS = /^-?[1-9]\d{0,2}\.\d{3}$/;
+
 /**
  * A decimal number from a display string: spaces, no-break spaces and thin spaces as thousands
  * separators, a decimal comma or point, a currency sign before or after. Returns the plain decimal
@@ -15,6 +18,8 @@ const CURRENCY_MARKS: ReadonlyArray<[RegExp, string]> = [
  * ("1,500": fifteen hundred or one and a half?).
  */
 export function parseDecimalText(text: string): { decimal: string; currency: string | null } | null {
+  // The common case, a plain API decimal ("619.72"), skips the display-string work below (same answer).
+  if (PLAIN_DECIMAL.test(text) && !AMBIGUOUS_THOUSANDS.test(text)) return { decimal: text, currency: null };
   let s = text.normalize('NFC').trim();
   let currency: string | null = null;
   for (const [mark, code] of CURRENCY_MARKS) {
@@ -30,7 +35,7 @@ export function parseDecimalText(text: string): { decimal: string; currency: str
   // One separator with exactly three digits after it ("1,500", "2.490") is a thousands group in one
   // locale and a decimal in another: a 1000× error either way, so refuse it (the row is quarantined).
   // "0.125" is not ambiguous: no one groups thousands after a zero.
-  if (/^[1-9]\d{0,2}[.,]\d{3}$/.test(s)) return null;
+  if (/^[1-9]\d{0,2}[.,]\d{3}$/.test(s)) return null; // AMBIGUOUS_THOUSANDS, with either mark
   const lastDot = s.lastIndexOf('.');
   const lastComma = s.lastIndexOf(',');
   if (lastDot !== -1 && lastComma !== -1) {
