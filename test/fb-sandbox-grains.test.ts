@@ -41,6 +41,16 @@ describe('facebook sandbox: weekly and hourly insights', () => {
     await sb?.close();
   });
 
+  it('action items carry one key per requested action_attribution_windows entry, and none unasked', async () => {
+    const plain = await allRows(sb, insights('2026-01-05', '2026-01-06', 'time_increment=1&fields=ad_id,actions'), 'fb-sb-3001');
+    const withWindows = await allRows(sb, insights('2026-01-05', '2026-01-06', `time_increment=1&fields=ad_id,actions&action_attribution_windows=${encodeURIComponent('["1d_click","7d_click"]')}`), 'fb-sb-3001');
+    const items = (rows: Json[]) => rows.flatMap((r) => (r.actions ?? []) as Json[]);
+    expect(items(plain.rows).length).toBeGreaterThan(0);
+    expect(new Set(items(plain.rows).map((a) => Object.keys(a).join(',')))).toEqual(new Set(['action_type,value']));
+    expect(new Set(items(withWindows.rows).map((a) => Object.keys(a).join(',')))).toEqual(new Set(['action_type,value,1d_click,7d_click']));
+    expect(items(withWindows.rows).every((a) => a['1d_click'] === a.value && a['7d_click'] === a.value)).toBe(true);
+  });
+
   it('time_increment=7 buckets start at since; whole Monday weeks are the world week, the last bucket stops at until', async () => {
     const { rows } = await allRows(sb, insights('2026-01-05', '2026-01-21', 'time_increment=7&fields=ad_id,spend,impressions,reach,quality_ranking'), 'fb-sb-3001');
     expect(new Set(rows.map((r) => `${r.date_start}..${r.date_stop}`))).toEqual(new Set(['2026-01-05..2026-01-11', '2026-01-12..2026-01-18', '2026-01-19..2026-01-21']));

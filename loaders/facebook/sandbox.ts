@@ -29,7 +29,7 @@ interface WireStats extends Additive {
   rankings?: { quality: string; engagement: string; conversion: string };
 }
 
-function insightWire(acct: SbAccount, ad: SbAd, adset: SbAdset, campaign: SbCampaign, dateStart: string, dateStop: string, s: WireStats, hour?: number): Record<string, unknown> {
+function insightWire(acct: SbAccount, ad: SbAd, adset: SbAdset, campaign: SbCampaign, dateStart: string, dateStop: string, s: WireStats, windows: readonly string[], hour?: number): Record<string, unknown> {
   const row: Record<string, unknown> = {
     account_id: acct.id.slice(4),
     account_currency: acct.currency,
@@ -61,7 +61,13 @@ function insightWire(acct: SbAccount, ad: SbAd, adset: SbAdset, campaign: SbCamp
   if (hour !== undefined) row[HOURLY_BREAKDOWN] = `${p2(hour)}:00:00 - ${p2(hour)}:59:59`;
   if (s.clicks > 0) row.cpc = dec(s.spendCents / 100 / s.clicks);
   if (s.actions.length > 0) {
-    row.actions = s.actions.map(([t, v]) => ({ action_type: t, value: String(v), '1d_click': String(v), '7d_click': String(v) }));
+    // One extra key per requested action_attribution_windows entry, only those (api notes: AdsActionStats);
+    // this world's conversions all fall within a day of the click, so every window has the same value.
+    row.actions = s.actions.map(([t, v]) => {
+      const item: Record<string, string> = { action_type: t, value: String(v) };
+      for (const w of windows) item[w] = String(v);
+      return item;
+    });
     row.cost_per_action_type = s.actions.filter(([, v]) => v > 0).map(([t, v]) => ({ action_type: t, value: dec(s.spendCents / 100 / v) }));
   }
   if (s.actionValues.length > 0) row.action_values = s.actionValues.map(([t, v]) => ({ action_type: t, value: String(v) }));
@@ -398,6 +404,7 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
     const increment = Number(params.get('time_increment') ?? '1');
     if (!Number.isInteger(increment) || increment < 1 || increment > 90) return 'time_increment must be 1..90 in this sandbox';
     const breakdowns = listParam(params.get('breakdowns')) ?? [];
+    const windows = (listParam(params.get('action_attribution_windows')) ?? []).filter((w) => w !== 'default');
     const hourly = breakdowns.includes(HOURLY_BREAKDOWN);
     if (breakdowns.some((b) => b !== HOURLY_BREAKDOWN)) return `unsupported breakdowns ${breakdowns.join(',')}`;
     if (hourly && increment !== 1) return 'the hourly breakdown needs time_increment=1 in this sandbox';
@@ -407,7 +414,7 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
     const rows: Array<Record<string, unknown>> = [];
     let size = 0;
     const push = (ad: SbAd, from: string, to: string, st: WireStats, hour?: number) => {
-      const full = insightWire(acct, ad, adsets.get(ad.adsetId)!, camps.get(ad.campaignId)!, from, to, st, hour);
+      const full = insightWire(acct, ad, adsets.get(ad.adsetId)!, camps.get(ad.campaignId)!, from, to, st, windows, hour);
       rows.push(fields ? project(full, fields, hourly ? ['date_start', 'date_stop', HOURLY_BREAKDOWN] : ['date_start', 'date_stop']) : full);
     };
     for (const ad of acct.ads) {
