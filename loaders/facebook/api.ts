@@ -269,8 +269,10 @@ export function createFbApi(opts: FbApiOptions): FbApi {
     let url = firstUrl;
     let q: Record<string, string | number> | undefined = query;
     let limit = Number(query.limit);
+    let ahead: Promise<Answer> | null = null;
     for (let page = 0; ; page++) {
-      const answer = await call(what, url, q);
+      const answer = await (ahead ?? call(what, url, q));
+      ahead = null;
       if (!answer.ok && page >= halveFrom) {
         if (!(limit > 1)) throw new AdhouseError('upstream_5xx', `Facebook ${what}: ${answer.split.reason}, even one row per page`);
         limit = Math.floor(limit / 2);
@@ -285,12 +287,20 @@ export function createFbApi(opts: FbApiOptions): FbApi {
         page--;
         continue;
       }
+      if (answer.ok) {
+        const next = (answer.json.paging as { next?: unknown } | undefined)?.next;
+        if (typeof next === 'string' && next !== '') {
+          url = next;
+          q = undefined;
+          // The next page is asked for while the caller works on this one: still one call at a time, and the
+          // answer's latency overlaps the parsing and writing of this page. A caller that stops early leaves
+          // it unread (its failure, if any, is nobody's).
+          ahead = call(what, url, q);
+          ahead.catch(() => undefined);
+        }
+      }
       yield { answer };
-      if (!answer.ok) return;
-      const next = (answer.json.paging as { next?: unknown } | undefined)?.next;
-      if (typeof next !== 'string' || next === '') return;
-      url = next;
-      q = undefined;
+      if (!answer.ok || !ahead) return;
     }
   }
 
