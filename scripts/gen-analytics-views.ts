@@ -94,16 +94,21 @@ const TRUTH_TABLE = `assumeNotNull((SELECT (arrayMap(t -> t.2, arraySort(groupAr
 /** The base values gathered per week; the rates are v_fb_weekly_results' expressions over them. */
 const BASE = ['spend', 'impressions', 'reach', 'clicks', 'inline_link_clicks', 'results'] as const;
 const SCORE_DIVISOR: Record<string, number> = { quality_score: 64, engagement_score: 8, conversion_score: 1 };
-/** Metric m (Nullable(Float64), as v_fb_weekly_results and the old per-week values) at position x of the ad's arrays. */
-function valueAt(m: string, x: string): string {
+/**
+ * Metric m of every week of an ad, from its gathered base values a_<base> and codes: Nullable(Float64), the
+ * rates by v_fb_weekly_results' own expressions (cpc, cpr NULL without clicks / results), the ranking scores
+ * decoded (0 = NULL). int_fb_ad_weeks has it for every week; int_fb_weekly_at computes it again after its
+ * ARRAY JOIN, for the chosen ads only.
+ */
+function metricArray(m: string): string {
   const rate = RATES[m];
   if (rate !== undefined) {
-    const expr = rate.replace(/\b(spend|impressions|reach|clicks|inline_link_clicks|results)\b/g, (id) => `a_${id}[${x}]`);
-    return m === 'cpc' || m === 'cpr' ? `toFloat64(${expr})` : `toNullable(toFloat64(${expr}))`;
+    const value = m === 'cpc' || m === 'cpr' ? `toFloat64(${rate})` : `toNullable(toFloat64(${rate}))`;
+    return `arrayMap((${BASE.join(', ')}) -> ${value}, ${BASE.map((b) => `a_${b}`).join(', ')})`;
   }
-  if ((BASE as readonly string[]).includes(m)) return `toNullable(toFloat64(a_${m}[${x}]))`;
+  if ((BASE as readonly string[]).includes(m)) return `arrayMap(x -> toNullable(toFloat64(x)), a_${m})`;
   const d = SCORE_DIVISOR[m]!;
-  return `if(intDiv(codes[${x}], ${d}) % 8 = 0, NULL, toFloat64(intDiv(codes[${x}], ${d}) % 8))`;
+  return `arrayMap(c -> if(intDiv(c, ${d}) % 8 = 0, NULL, toFloat64(intDiv(c, ${d}) % 8)), codes)`;
 }
 const RANKINGS = ['quality', 'engagement_rate', 'conversion_rate'] as const;
 const RANKING_SCORES = [['ABOVE_AVERAGE', 5], ['AVERAGE', 4], ['BELOW_AVERAGE_35', 3], ['BELOW_AVERAGE_20', 2], ['BELOW_AVERAGE_10', 1]] as const;
@@ -119,7 +124,9 @@ const adWeeks = `${GENERATED}-- int_fb_weekly_versions — grain: every stored r
 -- than reading the table.
 CREATE VIEW int_fb_weekly_versions AS
 SELECT
-    *,
+    week_start, _ver, part_index, deleted, account_id, campaign_id, campaign_name, adset_id, adset_name, ad_id, ad_name,
+    currency, optimization_goal, result_family, family_index, min_results, spend, impressions, reach, clicks,
+    inline_link_clicks, quality_ranking, engagement_rate_ranking, conversion_rate_ranking,
     ${RESULTS_EXPR} AS results,
     toUInt8(ifNull(results > 0 AND results >= min_results, 0)) AS enough
 FROM
@@ -194,16 +201,7 @@ SELECT
     arrayMap(z -> z.8, kept) AS a_clicks,
     arrayMap(z -> z.9, kept) AS a_inline_link_clicks,
     arrayMap(z -> z.10, kept) AS a_results,
-    arrayMap(x -> toNullable(toFloat64(x)), a_spend) AS v_spend,
-    arrayMap(x -> toNullable(toFloat64(x)), a_impressions) AS v_impressions,
-    arrayMap(x -> toNullable(toFloat64(x)), a_reach) AS v_reach,
-${['frequency', 'clicks', 'ctr', 'link_ctr', 'cpm', 'cpc', 'results', 'cpr'].map((m) => {
-    if (m === 'clicks' || m === 'results') return `    arrayMap(x -> toNullable(toFloat64(x)), a_${m}) AS v_${m},`;
-    const nullable = m === 'cpc' || m === 'cpr'; // NULL without clicks / results, as in v_fb_weekly_results
-    return `    arrayMap((spend, impressions, reach, clicks, inline_link_clicks, results) -> ${nullable ? `toFloat64(${RATES[m]})` : `toNullable(toFloat64(${RATES[m]}))`},
-        a_spend, a_impressions, a_reach, a_clicks, a_inline_link_clicks, a_results) AS v_${m},`;
-  }).join('\n')}
-${RANKINGS.map((r, i) => `    arrayMap(c -> if(intDiv(c, ${8 ** (2 - i)}) % 8 = 0, NULL, toFloat64(intDiv(c, ${8 ** (2 - i)}) % 8)), codes) AS v_${r.replace('_rate', '')}_score,`).join('\n')}
+${each((m) => `    ${metricArray(m)} AS v_${m}`)},
     -- spikes: the qualifying weeks j with least(j - 1, 4) >= min_baseline_weeks and cpr >= ratio × median(j-4..j-1)
     arrayFilter((p, q) -> q = 1, positions, qual) AS qualifying_positions,
     arrayFilter((x, q) -> q = 1, v_cpr, qual) AS cpr_q,
@@ -305,11 +303,11 @@ FROM
     -- the values at pos, its 3 previous weeks and the baseline windows
     SELECT
         *,
-${each((m) => `        ${valueAt(m, 'pos')} AS ${m},
-        if(pos > 1, ${valueAt(m, 'pos - 1')}, NULL) AS ${m}_lag1,
-        if(pos > 2, ${valueAt(m, 'pos - 2')}, NULL) AS ${m}_lag2,
-        if(pos > 3, ${valueAt(m, 'pos - 3')}, NULL) AS ${m}_lag3,
-        ${[0, 1, 2].map((n) => [0, 1, 2, 3].map((j) => `if(qp${n}${j} > 0, ${valueAt(m, `qp${n}${j}`)}, NULL) AS ${m}_w${n}${j}`).join(',\n        ')).join(',\n        ')}`)}
+${each((m) => `        v_${m}[pos] AS ${m},
+        if(pos > 1, v_${m}[pos - 1], NULL) AS ${m}_lag1,
+        if(pos > 2, v_${m}[pos - 2], NULL) AS ${m}_lag2,
+        if(pos > 3, v_${m}[pos - 3], NULL) AS ${m}_lag3,
+        ${[0, 1, 2].map((n) => [0, 1, 2, 3].map((j) => `if(qp${n}${j} > 0, v_${m}[qp${n}${j}], NULL) AS ${m}_w${n}${j}`).join(', ')).join(',\n        ')}`)}
     FROM
     (
         SELECT
@@ -337,7 +335,8 @@ ${[0, 1, 2].map((n) => `            ${[0, 1, 2, 3].map((j) => `if(k${n} > ${j}, 
             if(pos > 1, toFloat64(weeks[pos - 1] - toDate('1970-01-05')) / 7, 0.) - week_number AS dx1,
             if(pos > 2, toFloat64(weeks[pos - 2] - toDate('1970-01-05')) / 7, 0.) - week_number AS dx2,
             if(pos > 3, toFloat64(weeks[pos - 3] - toDate('1970-01-05')) / 7, 0.) - week_number AS dx3,
-            codes, ${BASE.map((b) => `a_${b}`).join(', ')}
+            -- after the ARRAY JOIN: for the chosen ads only
+${each((m) => `            ${metricArray(m)} AS v_${m}`)}
         FROM int_fb_ad_weeks
         ARRAY JOIN {{POSITIONS}} AS pos
     ) AS at_position

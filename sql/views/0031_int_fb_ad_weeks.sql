@@ -9,7 +9,9 @@
 -- than reading the table.
 CREATE VIEW int_fb_weekly_versions AS
 SELECT
-    *,
+    week_start, _ver, part_index, deleted, account_id, campaign_id, campaign_name, adset_id, adset_name, ad_id, ad_name,
+    currency, optimization_goal, result_family, family_index, min_results, spend, impressions, reach, clicks,
+    inline_link_clicks, quality_ranking, engagement_rate_ranking, conversion_rate_ranking,
     if(i_result > 0, arrayElement(action_values_list, i_result), toFloat64(0)) AS results,
     toUInt8(ifNull(results > 0 AND results >= min_results, 0)) AS enough
 FROM
@@ -140,20 +142,14 @@ SELECT
     arrayMap(x -> toNullable(toFloat64(x)), a_spend) AS v_spend,
     arrayMap(x -> toNullable(toFloat64(x)), a_impressions) AS v_impressions,
     arrayMap(x -> toNullable(toFloat64(x)), a_reach) AS v_reach,
-    arrayMap((spend, impressions, reach, clicks, inline_link_clicks, results) -> toNullable(toFloat64(if(reach > 0, impressions / reach, 0))),
-        a_spend, a_impressions, a_reach, a_clicks, a_inline_link_clicks, a_results) AS v_frequency,
+    arrayMap((spend, impressions, reach, clicks, inline_link_clicks, results) -> toNullable(toFloat64(if(reach > 0, impressions / reach, 0))), a_spend, a_impressions, a_reach, a_clicks, a_inline_link_clicks, a_results) AS v_frequency,
     arrayMap(x -> toNullable(toFloat64(x)), a_clicks) AS v_clicks,
-    arrayMap((spend, impressions, reach, clicks, inline_link_clicks, results) -> toNullable(toFloat64(if(impressions > 0, clicks / impressions * 100, 0))),
-        a_spend, a_impressions, a_reach, a_clicks, a_inline_link_clicks, a_results) AS v_ctr,
-    arrayMap((spend, impressions, reach, clicks, inline_link_clicks, results) -> toNullable(toFloat64(if(impressions > 0, inline_link_clicks / impressions * 100, 0))),
-        a_spend, a_impressions, a_reach, a_clicks, a_inline_link_clicks, a_results) AS v_link_ctr,
-    arrayMap((spend, impressions, reach, clicks, inline_link_clicks, results) -> toNullable(toFloat64(if(impressions > 0, toFloat64(spend) / impressions * 1000, 0))),
-        a_spend, a_impressions, a_reach, a_clicks, a_inline_link_clicks, a_results) AS v_cpm,
-    arrayMap((spend, impressions, reach, clicks, inline_link_clicks, results) -> toFloat64(if(clicks > 0, toFloat64(spend) / clicks, NULL)),
-        a_spend, a_impressions, a_reach, a_clicks, a_inline_link_clicks, a_results) AS v_cpc,
+    arrayMap((spend, impressions, reach, clicks, inline_link_clicks, results) -> toNullable(toFloat64(if(impressions > 0, clicks / impressions * 100, 0))), a_spend, a_impressions, a_reach, a_clicks, a_inline_link_clicks, a_results) AS v_ctr,
+    arrayMap((spend, impressions, reach, clicks, inline_link_clicks, results) -> toNullable(toFloat64(if(impressions > 0, inline_link_clicks / impressions * 100, 0))), a_spend, a_impressions, a_reach, a_clicks, a_inline_link_clicks, a_results) AS v_link_ctr,
+    arrayMap((spend, impressions, reach, clicks, inline_link_clicks, results) -> toNullable(toFloat64(if(impressions > 0, toFloat64(spend) / impressions * 1000, 0))), a_spend, a_impressions, a_reach, a_clicks, a_inline_link_clicks, a_results) AS v_cpm,
+    arrayMap((spend, impressions, reach, clicks, inline_link_clicks, results) -> toFloat64(if(clicks > 0, toFloat64(spend) / clicks, NULL)), a_spend, a_impressions, a_reach, a_clicks, a_inline_link_clicks, a_results) AS v_cpc,
     arrayMap(x -> toNullable(toFloat64(x)), a_results) AS v_results,
-    arrayMap((spend, impressions, reach, clicks, inline_link_clicks, results) -> toFloat64(if(results > 0, toFloat64(spend) / results, NULL)),
-        a_spend, a_impressions, a_reach, a_clicks, a_inline_link_clicks, a_results) AS v_cpr,
+    arrayMap((spend, impressions, reach, clicks, inline_link_clicks, results) -> toFloat64(if(results > 0, toFloat64(spend) / results, NULL)), a_spend, a_impressions, a_reach, a_clicks, a_inline_link_clicks, a_results) AS v_cpr,
     arrayMap(c -> if(intDiv(c, 64) % 8 = 0, NULL, toFloat64(intDiv(c, 64) % 8)), codes) AS v_quality_score,
     arrayMap(c -> if(intDiv(c, 8) % 8 = 0, NULL, toFloat64(intDiv(c, 8) % 8)), codes) AS v_engagement_score,
     arrayMap(c -> if(intDiv(c, 1) % 8 = 0, NULL, toFloat64(intDiv(c, 1) % 8)), codes) AS v_conversion_score,
