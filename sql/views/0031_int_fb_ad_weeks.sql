@@ -117,7 +117,10 @@ FROM
 --   + 7 < today(), so its Sunday is over also in accounts west of UTC), last_* (the latest week's names).
 -- Each version is gathered as one tuple of numbers (more fields cost more than the sort): codes packs the
 -- small ones, deleted × 16384 + family_index × 1024 + enough × 512 + the three ranking scores (0 = NULL) × 64/8/1.
--- Names and ranking strings are gathered apart (a query that does not read them does not gather them).
+-- Names and ranking strings are gathered apart (a query that does not read them does not gather them). The
+-- names are not gathered per version: the newest version's (argMax) are the latest kept week's unless that
+-- version is deleted, and only for ads with a deleted row (one pass over _deleted) every version's names are
+-- gathered to look the kept one up (a groupArray of every version's names cost ~0.1 s more).
 -- Spikes are found in the qualifying weeks' compact array: the j-th qualifying week's baseline is the median
 -- of qualifying weeks j-4..j-1 (a sorting network over the array shifted 1–4 times; NULL sorts last as inf).
 -- 18.16 has no window functions; lambdas read only their own arguments (a setting goes in as an array).
@@ -182,7 +185,9 @@ FROM
             arrayMap(z -> z.4, sorted)) AS keep,
         arrayFilter((z, k) -> k, sorted, keep) AS kept,
         -- the latest kept week's names: its version's place among the gathered ones (no sort of the names)
-        arrayElement(version_names, indexOf(arrayMap(z -> (z.1, z.2, z.3), versions), arrayElement(arrayMap(z -> (z.1, z.2, z.3), kept), -1))) AS last_names,
+        arrayElement(arrayMap(z -> (z.1, z.2, z.3), kept), -1) AS last_key,
+        if((newest.7, newest.8, newest.9) = last_key, newest,
+            arrayElement(names_if_deleted, indexOf(arrayMap(z -> (z.7, z.8, z.9), names_if_deleted), last_key))) AS last_names,
         -- the ranking strings in the same order: sorted by the same key, then the same mask
         arrayFilter((r, k) -> k, arraySort((r, z) -> (z.1, z.2, z.3), version_rankings, versions), keep) AS rankings
     FROM
@@ -190,7 +195,10 @@ FROM
         SELECT
             account_id, ad_id,
             groupArray((week_start, _ver, part_index, codes, toFloat64(spend), impressions, reach, clicks, inline_link_clicks, results)) AS versions,
-            groupArray((campaign_id, campaign_name, adset_id, adset_name, ad_name, currency)) AS version_names,
+            argMax((campaign_id, campaign_name, adset_id, adset_name, ad_name, currency, week_start, _ver, part_index),
+                (week_start, _ver, part_index)) AS newest,
+            groupArrayIf((campaign_id, campaign_name, adset_id, adset_name, ad_name, currency, week_start, _ver, part_index),
+                (account_id, ad_id) IN (SELECT account_id, ad_id FROM stg_fb_insights_weekly WHERE _deleted = 1)) AS names_if_deleted,
             groupArray((quality_ranking, engagement_rate_ranking, conversion_rate_ranking)) AS version_rankings
         FROM
         (

@@ -61,7 +61,7 @@ FROM
                 metric_names, m_lag2, m_base2, thresholds, arrayEnumerate(metric_names))))) AS deviations2
     FROM
     (
-        -- only the spike weeks are computed (int_fb_weekly_spikes): the other weeks never leave the ad's arrays;
+        -- only the spike weeks are computed (int_fb_weekly_spikes): the other weeks never leave the ad's arrays,
         -- m_<x> are the metrics as vectors, in the order of v_analytics_settings.deviation_thresholds
         SELECT
             account_id, ad_id, campaign_id, adset_id, ad_name, currency, week_index, week_start, result_family, min_results,
