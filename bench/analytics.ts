@@ -152,13 +152,13 @@ FROM (SELECT number AS a FROM numbers(2000)) AS sets`,
     const [stored] = await queryRows<{ n: string }>(client, 'SELECT count() AS n FROM stg_fb_insights_weekly');
     console.log(`ClickHouse ${status.version}; ${Number(stored!.n).toLocaleString('en')} ad-weeks (${ads} ads × ${weeks} weeks) generated in ${loadSeconds.toFixed(1)} s`);
 
-    // `input` and `gather` are not targets, they show where the time goes: `input` reads every column of
-    // v_fb_weekly_results; `gather` is each ad's weeks gathered into its sorted array (int_fb_ad_weeks, with
-    // the names), the step both views start from.
+    // `input` and `gather` are not targets, they show where the time goes: `input` reads every stored version
+    // with its result family (int_fb_weekly_versions, no FINAL); `gather` is each ad's versions gathered and
+    // reduced to FINAL's week-sorted rows (int_fb_ad_weeks, with the names), the step both views start from.
     const QUERIES = {
       scan: 'SELECT sum(spend) FROM stg_fb_insights_weekly FINAL',
-      input: 'SELECT * FROM v_fb_weekly_results',
-      gather: 'SELECT account_id, ad_id, last_ad_name, length(series) FROM int_fb_ad_weeks',
+      input: 'SELECT * FROM int_fb_weekly_versions',
+      gather: 'SELECT account_id, ad_id, last_ad_name, length(weeks) FROM int_fb_ad_weeks',
       anomalies: 'SELECT * FROM v_cpr_anomalies',
       burnout: 'SELECT * FROM v_burnout_risk',
     } as const;

@@ -27,7 +27,7 @@
 CREATE VIEW int_fb_weekly_arrays AS
 SELECT
     account_id, ad_id, last_campaign_id, last_campaign_name, last_adset_id, last_adset_name, last_ad_name, last_currency,
-    series, positions, weeks, qual,
+    positions, weeks, family_indexes, qual, rankings,
     arraySlice(arrayPushFront(arrayCumSum(arrayMap(q -> toUInt64(q), qual)), toUInt64(0)), 1, length(qual)) AS qualifying_before,
     arrayMap(w -> toFloat64(w - toDate('1970-01-05')) / 7, weeks) AS week_numbers,
     arraySlice(arrayPushFront(weeks, toDate('1970-01-01')), 1, length(weeks)) AS lag1_weeks,
@@ -45,7 +45,7 @@ SELECT
     -- repeats[k+1] = position of the (k+1)-th qualifying week (or the last week) - position of the k-th
     arrayConcat([toUInt64(0)], arrayMap(p -> toUInt64(p), arrayFilter((p, q) -> q = 1, positions, qual)), [toUInt64(length(qual))]) AS edges,
     arrayMap((a, b) -> b - a, arrayPopBack(edges), arrayPopFront(edges)) AS repeats,
-    arrayMap(z -> z.8, series) AS v_spend,
+    v_spend,
     arrayFilter((x, q) -> q = 1, v_spend, qual) AS spend_q,
     -- spend
     arraySlice(arrayPushFront(v_spend, NULL), 1, length(v_spend)) AS spend_lag1_arr,
@@ -69,7 +69,7 @@ SELECT
                 xa * ifNull(y1, 0) + xb * ifNull(y2, 0) + xc * ifNull(y3, 0),
                 xa * xa * isNotNull(y1) + xb * xb * isNotNull(y2) + xc * xc * isNotNull(y3)),
             v_spend, spend_lag1_arr, spend_lag2_arr, spend_lag3_arr, dx1, dx2, dx3)) AS spend_slope_arr,
-    arrayMap(z -> z.9, series) AS v_impressions,
+    v_impressions,
     arrayFilter((x, q) -> q = 1, v_impressions, qual) AS impressions_q,
     -- impressions
     arraySlice(arrayPushFront(v_impressions, NULL), 1, length(v_impressions)) AS impressions_lag1_arr,
@@ -93,7 +93,7 @@ SELECT
                 xa * ifNull(y1, 0) + xb * ifNull(y2, 0) + xc * ifNull(y3, 0),
                 xa * xa * isNotNull(y1) + xb * xb * isNotNull(y2) + xc * xc * isNotNull(y3)),
             v_impressions, impressions_lag1_arr, impressions_lag2_arr, impressions_lag3_arr, dx1, dx2, dx3)) AS impressions_slope_arr,
-    arrayMap(z -> z.10, series) AS v_reach,
+    v_reach,
     arrayFilter((x, q) -> q = 1, v_reach, qual) AS reach_q,
     -- reach
     arraySlice(arrayPushFront(v_reach, NULL), 1, length(v_reach)) AS reach_lag1_arr,
@@ -117,7 +117,7 @@ SELECT
                 xa * ifNull(y1, 0) + xb * ifNull(y2, 0) + xc * ifNull(y3, 0),
                 xa * xa * isNotNull(y1) + xb * xb * isNotNull(y2) + xc * xc * isNotNull(y3)),
             v_reach, reach_lag1_arr, reach_lag2_arr, reach_lag3_arr, dx1, dx2, dx3)) AS reach_slope_arr,
-    arrayMap(z -> z.11, series) AS v_frequency,
+    v_frequency,
     arrayFilter((x, q) -> q = 1, v_frequency, qual) AS frequency_q,
     -- frequency
     arraySlice(arrayPushFront(v_frequency, NULL), 1, length(v_frequency)) AS frequency_lag1_arr,
@@ -141,7 +141,7 @@ SELECT
                 xa * ifNull(y1, 0) + xb * ifNull(y2, 0) + xc * ifNull(y3, 0),
                 xa * xa * isNotNull(y1) + xb * xb * isNotNull(y2) + xc * xc * isNotNull(y3)),
             v_frequency, frequency_lag1_arr, frequency_lag2_arr, frequency_lag3_arr, dx1, dx2, dx3)) AS frequency_slope_arr,
-    arrayMap(z -> z.12, series) AS v_clicks,
+    v_clicks,
     arrayFilter((x, q) -> q = 1, v_clicks, qual) AS clicks_q,
     -- clicks
     arraySlice(arrayPushFront(v_clicks, NULL), 1, length(v_clicks)) AS clicks_lag1_arr,
@@ -165,7 +165,7 @@ SELECT
                 xa * ifNull(y1, 0) + xb * ifNull(y2, 0) + xc * ifNull(y3, 0),
                 xa * xa * isNotNull(y1) + xb * xb * isNotNull(y2) + xc * xc * isNotNull(y3)),
             v_clicks, clicks_lag1_arr, clicks_lag2_arr, clicks_lag3_arr, dx1, dx2, dx3)) AS clicks_slope_arr,
-    arrayMap(z -> z.13, series) AS v_ctr,
+    v_ctr,
     arrayFilter((x, q) -> q = 1, v_ctr, qual) AS ctr_q,
     -- ctr
     arraySlice(arrayPushFront(v_ctr, NULL), 1, length(v_ctr)) AS ctr_lag1_arr,
@@ -189,7 +189,7 @@ SELECT
                 xa * ifNull(y1, 0) + xb * ifNull(y2, 0) + xc * ifNull(y3, 0),
                 xa * xa * isNotNull(y1) + xb * xb * isNotNull(y2) + xc * xc * isNotNull(y3)),
             v_ctr, ctr_lag1_arr, ctr_lag2_arr, ctr_lag3_arr, dx1, dx2, dx3)) AS ctr_slope_arr,
-    arrayMap(z -> z.14, series) AS v_link_ctr,
+    v_link_ctr,
     arrayFilter((x, q) -> q = 1, v_link_ctr, qual) AS link_ctr_q,
     -- link_ctr
     arraySlice(arrayPushFront(v_link_ctr, NULL), 1, length(v_link_ctr)) AS link_ctr_lag1_arr,
@@ -213,7 +213,7 @@ SELECT
                 xa * ifNull(y1, 0) + xb * ifNull(y2, 0) + xc * ifNull(y3, 0),
                 xa * xa * isNotNull(y1) + xb * xb * isNotNull(y2) + xc * xc * isNotNull(y3)),
             v_link_ctr, link_ctr_lag1_arr, link_ctr_lag2_arr, link_ctr_lag3_arr, dx1, dx2, dx3)) AS link_ctr_slope_arr,
-    arrayMap(z -> z.15, series) AS v_cpm,
+    v_cpm,
     arrayFilter((x, q) -> q = 1, v_cpm, qual) AS cpm_q,
     -- cpm
     arraySlice(arrayPushFront(v_cpm, NULL), 1, length(v_cpm)) AS cpm_lag1_arr,
@@ -237,7 +237,7 @@ SELECT
                 xa * ifNull(y1, 0) + xb * ifNull(y2, 0) + xc * ifNull(y3, 0),
                 xa * xa * isNotNull(y1) + xb * xb * isNotNull(y2) + xc * xc * isNotNull(y3)),
             v_cpm, cpm_lag1_arr, cpm_lag2_arr, cpm_lag3_arr, dx1, dx2, dx3)) AS cpm_slope_arr,
-    arrayMap(z -> z.16, series) AS v_cpc,
+    v_cpc,
     arrayFilter((x, q) -> q = 1, v_cpc, qual) AS cpc_q,
     -- cpc
     arraySlice(arrayPushFront(v_cpc, NULL), 1, length(v_cpc)) AS cpc_lag1_arr,
@@ -261,7 +261,7 @@ SELECT
                 xa * ifNull(y1, 0) + xb * ifNull(y2, 0) + xc * ifNull(y3, 0),
                 xa * xa * isNotNull(y1) + xb * xb * isNotNull(y2) + xc * xc * isNotNull(y3)),
             v_cpc, cpc_lag1_arr, cpc_lag2_arr, cpc_lag3_arr, dx1, dx2, dx3)) AS cpc_slope_arr,
-    arrayMap(z -> z.17, series) AS v_results,
+    v_results,
     arrayFilter((x, q) -> q = 1, v_results, qual) AS results_q,
     -- results
     arraySlice(arrayPushFront(v_results, NULL), 1, length(v_results)) AS results_lag1_arr,
@@ -285,7 +285,7 @@ SELECT
                 xa * ifNull(y1, 0) + xb * ifNull(y2, 0) + xc * ifNull(y3, 0),
                 xa * xa * isNotNull(y1) + xb * xb * isNotNull(y2) + xc * xc * isNotNull(y3)),
             v_results, results_lag1_arr, results_lag2_arr, results_lag3_arr, dx1, dx2, dx3)) AS results_slope_arr,
-    arrayMap(z -> z.18, series) AS v_cpr,
+    v_cpr,
     arrayFilter((x, q) -> q = 1, v_cpr, qual) AS cpr_q,
     -- cpr
     arraySlice(arrayPushFront(v_cpr, NULL), 1, length(v_cpr)) AS cpr_lag1_arr,
@@ -309,7 +309,7 @@ SELECT
                 xa * ifNull(y1, 0) + xb * ifNull(y2, 0) + xc * ifNull(y3, 0),
                 xa * xa * isNotNull(y1) + xb * xb * isNotNull(y2) + xc * xc * isNotNull(y3)),
             v_cpr, cpr_lag1_arr, cpr_lag2_arr, cpr_lag3_arr, dx1, dx2, dx3)) AS cpr_slope_arr,
-    arrayMap(z -> z.19, series) AS v_quality_score,
+    v_quality_score,
     arrayFilter((x, q) -> q = 1, v_quality_score, qual) AS quality_score_q,
     -- quality_score
     arraySlice(arrayPushFront(v_quality_score, NULL), 1, length(v_quality_score)) AS quality_score_lag1_arr,
@@ -333,7 +333,7 @@ SELECT
                 xa * ifNull(y1, 0) + xb * ifNull(y2, 0) + xc * ifNull(y3, 0),
                 xa * xa * isNotNull(y1) + xb * xb * isNotNull(y2) + xc * xc * isNotNull(y3)),
             v_quality_score, quality_score_lag1_arr, quality_score_lag2_arr, quality_score_lag3_arr, dx1, dx2, dx3)) AS quality_score_slope_arr,
-    arrayMap(z -> z.20, series) AS v_engagement_score,
+    v_engagement_score,
     arrayFilter((x, q) -> q = 1, v_engagement_score, qual) AS engagement_score_q,
     -- engagement_score
     arraySlice(arrayPushFront(v_engagement_score, NULL), 1, length(v_engagement_score)) AS engagement_score_lag1_arr,
@@ -357,7 +357,7 @@ SELECT
                 xa * ifNull(y1, 0) + xb * ifNull(y2, 0) + xc * ifNull(y3, 0),
                 xa * xa * isNotNull(y1) + xb * xb * isNotNull(y2) + xc * xc * isNotNull(y3)),
             v_engagement_score, engagement_score_lag1_arr, engagement_score_lag2_arr, engagement_score_lag3_arr, dx1, dx2, dx3)) AS engagement_score_slope_arr,
-    arrayMap(z -> z.21, series) AS v_conversion_score,
+    v_conversion_score,
     arrayFilter((x, q) -> q = 1, v_conversion_score, qual) AS conversion_score_q,
     -- conversion_score
     arraySlice(arrayPushFront(v_conversion_score, NULL), 1, length(v_conversion_score)) AS conversion_score_lag1_arr,

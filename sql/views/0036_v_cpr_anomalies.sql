@@ -38,13 +38,6 @@ FROM
         assumeNotNull(cpr) AS cpr_now,
         assumeNotNull(cpr_base0) AS cpr_base,
         assumeNotNull(results) AS results_now,
-        -- the metrics as vectors, in the order of v_analytics_settings.deviation_thresholds
-        [spend, impressions, reach, frequency, clicks, ctr, link_ctr, cpm, cpc, results, cpr, quality_score, engagement_score, conversion_score] AS m_cur,
-        [spend_base0, impressions_base0, reach_base0, frequency_base0, clicks_base0, ctr_base0, link_ctr_base0, cpm_base0, cpc_base0, results_base0, cpr_base0, quality_score_base0, engagement_score_base0, conversion_score_base0] AS m_base0,
-        [spend_lag1, impressions_lag1, reach_lag1, frequency_lag1, clicks_lag1, ctr_lag1, link_ctr_lag1, cpm_lag1, cpc_lag1, results_lag1, cpr_lag1, quality_score_lag1, engagement_score_lag1, conversion_score_lag1] AS m_lag1,
-        [spend_base1, impressions_base1, reach_base1, frequency_base1, clicks_base1, ctr_base1, link_ctr_base1, cpm_base1, cpc_base1, results_base1, cpr_base1, quality_score_base1, engagement_score_base1, conversion_score_base1] AS m_base1,
-        [spend_lag2, impressions_lag2, reach_lag2, frequency_lag2, clicks_lag2, ctr_lag2, link_ctr_lag2, cpm_lag2, cpc_lag2, results_lag2, cpr_lag2, quality_score_lag2, engagement_score_lag2, conversion_score_lag2] AS m_lag2,
-        [spend_base2, impressions_base2, reach_base2, frequency_base2, clicks_base2, ctr_base2, link_ctr_base2, cpm_base2, cpc_base2, results_base2, cpr_base2, quality_score_base2, engagement_score_base2, conversion_score_base2] AS m_base2,
         assumeNotNull((SELECT cpr_spike_ratio FROM v_analytics_settings)) AS spike_ratio,
         assumeNotNull((SELECT anomaly_score_scale FROM v_analytics_settings)) AS score_scale,
         ['spend', 'impressions', 'reach', 'frequency', 'clicks', 'ctr', 'link_ctr', 'cpm', 'cpc', 'results', 'cpr',
@@ -68,24 +61,12 @@ FROM
                 metric_names, m_lag2, m_base2, thresholds, arrayEnumerate(metric_names))))) AS deviations2
     FROM
     (
-        -- only the spike weeks are computed (int_fb_weekly_spikes): the other weeks never leave the ad's arrays
+        -- only the spike weeks are computed (int_fb_weekly_spikes): the other weeks never leave the ad's arrays,
+        -- m_<x> are the metrics as vectors, in the order of v_analytics_settings.deviation_thresholds
         SELECT
             account_id, ad_id, campaign_id, adset_id, ad_name, currency, week_index, week_start, result_family, min_results,
-            baseline_weeks, lag1_week_start, lag2_week_start,
-            spend, spend_base0, spend_lag1, spend_base1, spend_lag2, spend_base2,
-            impressions, impressions_base0, impressions_lag1, impressions_base1, impressions_lag2, impressions_base2,
-            reach, reach_base0, reach_lag1, reach_base1, reach_lag2, reach_base2,
-            frequency, frequency_base0, frequency_lag1, frequency_base1, frequency_lag2, frequency_base2,
-            clicks, clicks_base0, clicks_lag1, clicks_base1, clicks_lag2, clicks_base2,
-            ctr, ctr_base0, ctr_lag1, ctr_base1, ctr_lag2, ctr_base2,
-            link_ctr, link_ctr_base0, link_ctr_lag1, link_ctr_base1, link_ctr_lag2, link_ctr_base2,
-            cpm, cpm_base0, cpm_lag1, cpm_base1, cpm_lag2, cpm_base2,
-            cpc, cpc_base0, cpc_lag1, cpc_base1, cpc_lag2, cpc_base2,
-            results, results_base0, results_lag1, results_base1, results_lag2, results_base2,
-            cpr, cpr_base0, cpr_lag1, cpr_base1, cpr_lag2, cpr_base2,
-            quality_score, quality_score_base0, quality_score_lag1, quality_score_base1, quality_score_lag2, quality_score_base2,
-            engagement_score, engagement_score_base0, engagement_score_lag1, engagement_score_base1, engagement_score_lag2, engagement_score_base2,
-            conversion_score, conversion_score_base0, conversion_score_lag1, conversion_score_base1, conversion_score_lag2, conversion_score_base2
+            baseline_weeks, lag1_week_start, lag2_week_start, cpr, cpr_base0, results,
+            m_cur, m_base0, m_lag1, m_base1, m_lag2, m_base2
         FROM int_fb_weekly_spikes
         -- matured weeks only: conversions arrive days after the click, so the running week and the week just
         -- ended show too few results and a CPR too high (anomaly.maturity_days, dim_settings, default 7)
