@@ -1,5 +1,5 @@
 // The batch sync of Facebook ad accounts: N workers take business groups from one queue and run each
-// account's load steps (fullsync → weekly → daily) as loader runs, retrying by error type; then one
+// account's load steps (fullsync → weekly → daily) in one loader run, retrying by error type; then one
 // anomaly/burnout refresh (the burnout step) covers every account whose load steps completed. Every change
 // is recorded in meta_batch_jobs / meta_batch_account_log. A stop (signal) pauses the job; --resume
 // continues it; a job whose process died is recorded as such and can be resumed too.
