@@ -155,8 +155,12 @@ FROM
             ${ACTIONS.map((a) => `indexOf(action_types, '${a.type}') AS ${a.alias}`).join(',\n            ')},
             toUInt32(indexOf(${sqlList(GOALS)}, optimization_goal) * ${BITS} + ${ACTIONS.map((a, k) => `(${a.alias} > 0) * ${2 ** k}`).join(' + ')}) AS family_key,
             ${TRUTH_TABLE} AS family_table,
-            arrayElement(family_table.1, family_key + 1) AS family_index,
-            arrayElement(family_table.2, family_key + 1) AS slot
+            -- 18.16 stores arrayElement(family_table.1, k) as family_table.1[k], which it cannot parse back
+            -- when it loads the view at start-up: index named arrays instead.
+            family_table.1 AS family_of_key,
+            family_table.2 AS slot_of_key,
+            arrayElement(family_of_key, family_key + 1) AS family_index,
+            arrayElement(slot_of_key, family_key + 1) AS slot
         FROM
         (
             SELECT

@@ -82,8 +82,12 @@ FROM
                 ) AS domain
             ) AS evaluated
         ) AS table_rows)) AS family_table,
-            arrayElement(family_table.1, family_key + 1) AS family_index,
-            arrayElement(family_table.2, family_key + 1) AS slot
+            -- 18.16 stores arrayElement(family_table.1, k) as family_table.1[k], which it cannot parse back
+            -- when it loads the view at start-up: index named arrays instead.
+            family_table.1 AS family_of_key,
+            family_table.2 AS slot_of_key,
+            arrayElement(family_of_key, family_key + 1) AS family_index,
+            arrayElement(slot_of_key, family_key + 1) AS slot
         FROM
         (
             SELECT
