@@ -61,6 +61,28 @@ describe('migrate', () => {
   });
 });
 
+describe('assertMigrated', () => {
+  it('asks once per client while the migration files stay the same, and again when one appears', async () => {
+    const wh = await freshWarehouse();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'adhouse-sql-'));
+    mkdirSync(path.join(dir, 'migrations'));
+    mkdirSync(path.join(dir, 'views'));
+    writeFileSync(path.join(dir, 'migrations', '0001_a.sql'), 'CREATE TABLE IF NOT EXISTS a (x UInt8) ENGINE = MergeTree ORDER BY x;');
+    const ch = clickhouseConfig({ ...wh.env, CH_DATABASE: `${wh.database}_cache` });
+    await migrate(ch, { sqlDir: dir });
+    const client = connect(ch);
+    await assertMigrated(client, ch.database, dir);
+    // A deploy brings a new file: the next run refuses until it is applied, whatever was found before.
+    writeFileSync(path.join(dir, 'migrations', '0002_b.sql'), 'CREATE TABLE IF NOT EXISTS b (x UInt8) ENGINE = MergeTree ORDER BY x;');
+    await expect(assertMigrated(client, ch.database, dir)).rejects.toThrow(/pending: 0002_b\.sql/);
+    await migrate(ch, { sqlDir: dir });
+    await assertMigrated(client, ch.database, dir);
+    await client.close();
+    await wh.client.command({ query: `DROP DATABASE IF EXISTS ${ch.database}` });
+    await wh.drop();
+  });
+});
+
 describe('loads refuse an unmigrated database', () => {
   it('names the command to run', async () => {
     const wh = await freshWarehouse();

@@ -97,16 +97,21 @@ async function ensureMigrationsTable(client: ClickHouseClient): Promise<void> {
  * edited files; commands that read or write data call it first, so the answer is "run adhouse migrate",
  * not an unknown-column error halfway through a load.
  */
-/** Databases found up to date per client: applied migrations stay applied, so a process asks once. */
-const migratedSeen = new WeakMap<ClickHouseClient, Set<string>>();
+/**
+ * Databases found up to date per client, with the migration files there were then: applied migrations stay
+ * applied, so a process asks ClickHouse again only when a file appears (a deploy: loads then refuse until
+ * `adhouse migrate`, as before) instead of on every run.
+ */
+const migratedSeen = new WeakMap<ClickHouseClient, Map<string, string>>();
 
 export async function assertMigrated(client: ClickHouseClient, database: string, sqlDir = SQL_DIR): Promise<void> {
-  const seen = migratedSeen.get(client);
   const key = `${database}\n${sqlDir}`;
-  if (seen?.has(key)) return;
+  const files = readdirSync(path.join(sqlDir, 'migrations')).filter((f) => f.endsWith('.sql')).sort().join('\n');
+  if (migratedSeen.get(client)?.get(key) === files) return;
   await checkMigrated(client, database, sqlDir);
-  if (seen) seen.add(key);
-  else migratedSeen.set(client, new Set([key]));
+  let seen = migratedSeen.get(client);
+  if (!seen) migratedSeen.set(client, (seen = new Map()));
+  seen.set(key, files);
 }
 
 async function checkMigrated(client: ClickHouseClient, database: string, sqlDir: string): Promise<void> {
