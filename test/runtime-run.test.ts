@@ -116,6 +116,25 @@ describe('runLoader', () => {
     expect(await runLoader(quiet, { env, since: '2026-02-01', until: '2026-02-01' })).toMatchObject({ status: 'success', rowsWritten: 1 });
   });
 
+  it('a step whose flush fails is never reported complete, and the run names that failure, not a later one', async () => {
+    const env = { ...wh.env, SINK_BATCH_ROWS: '1000000', SINK_FLUSH_MS: '3600000' };
+    const events: string[] = [];
+    const loader = fakeLoader(async (ctx) => {
+      const sink = ctx.sink('fake_daily');
+      ctx.step('first', 'started');
+      ctx.rowsRead(1);
+      await sink.write({ id: 9, date: '2026-03-01', amount: 1, no_such_column: 1 }); // ClickHouse refuses the INSERT
+      ctx.step('first', 'completed');
+      await sink.flush().catch(() => undefined);
+      throw new AdhouseError('network', 'a later, unrelated failure');
+    });
+    const s = await runLoader(loader, { env, since: '2026-03-01', until: '2026-03-01', onStep: (step, state) => events.push(`${step} ${state}`) });
+    expect(events).toEqual(['first started']);
+    expect(s.status).toBe('failed');
+    expect(s.errorMessage).toMatch(/no_such_column/);
+    expect(s.errorMessage).not.toMatch(/later, unrelated/);
+  });
+
   it('moves the cursor only on incremental runs; explicit windows leave it', async () => {
     const cursor = async () => (await wh.query<{ d: string }>(`SELECT toString(argMax(cursor_date, _ver)) AS d FROM meta_load_state WHERE source = 'fake_source'`))[0]?.d;
     const before = await cursor();

@@ -270,37 +270,42 @@ export function createFbApi(opts: FbApiOptions): FbApi {
     let q: Record<string, string | number> | undefined = query;
     let limit = Number(query.limit);
     let ahead: Promise<Answer> | null = null;
-    for (let page = 0; ; page++) {
-      const answer = await (ahead ?? call(what, url, q));
-      ahead = null;
-      if (!answer.ok && page >= halveFrom) {
-        if (!(limit > 1)) throw new AdhouseError('upstream_5xx', `Facebook ${what}: ${answer.split.reason}, even one row per page`);
-        limit = Math.floor(limit / 2);
-        stats.limitHalvings++;
-        opts.log?.info({ account: opts.accountId, what, limit, reason: answer.split.reason }, `facebook ${opts.accountId}: ${what}: asking ${limit} rows per page`);
-        if (q) q = { ...q, limit };
-        else {
-          const u = new URL(url);
-          u.searchParams.set('limit', String(limit));
-          url = u.toString();
+    try {
+      for (let page = 0; ; page++) {
+        const answer: Answer = await (ahead ?? call(what, url, q));
+        ahead = null;
+        if (!answer.ok && page >= halveFrom) {
+          if (!(limit > 1)) throw new AdhouseError('upstream_5xx', `Facebook ${what}: ${answer.split.reason}, even one row per page`);
+          limit = Math.floor(limit / 2);
+          stats.limitHalvings++;
+          opts.log?.info({ account: opts.accountId, what, limit, reason: answer.split.reason }, `facebook ${opts.accountId}: ${what}: asking ${limit} rows per page`);
+          if (q) q = { ...q, limit };
+          else {
+            const u = new URL(url);
+            u.searchParams.set('limit', String(limit));
+            url = u.toString();
+          }
+          page--;
+          continue;
         }
-        page--;
-        continue;
-      }
-      if (answer.ok) {
-        const next = (answer.json.paging as { next?: unknown } | undefined)?.next;
-        if (typeof next === 'string' && next !== '') {
-          url = next;
-          q = undefined;
-          // The next page is asked for while the caller works on this one: still one call at a time, and the
-          // answer's latency overlaps the parsing and writing of this page. A caller that stops early leaves
-          // it unread (its failure, if any, is nobody's).
-          ahead = call(what, url, q);
-          ahead.catch(() => undefined);
+        if (answer.ok) {
+          const next = (answer.json.paging as { next?: unknown } | undefined)?.next;
+          if (typeof next === 'string' && next !== '') {
+            url = next;
+            q = undefined;
+            // The next page is asked for while the caller works on this one: still one call at a time, and
+            // the answer's latency overlaps the parsing and writing of this page.
+            ahead = call(what, url, q);
+            ahead.catch(() => undefined);
+          }
         }
+        yield { answer };
+        if (!answer.ok || !ahead) return;
       }
-      yield { answer };
-      if (!answer.ok || !ahead) return;
+    } finally {
+      // A caller that stopped early (or failed on a page) waits for the page asked ahead, unread: the
+      // account's calls stay one at a time, also for whatever runs next.
+      if (ahead) await ahead.catch(() => undefined);
     }
   }
 

@@ -349,17 +349,27 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
       // Rows of a step that did not finish (a failure, a stop) still count, for the step they belong to.
       if (s.rowsWritten > rowsBefore) a[`rows_${unfinished()}`] += s.rowsWritten - rowsBefore;
       if (s.status === 'success') return { ok: true };
-      const step = unfinished();
+      const step = settleUnfinished();
       if (s.status === 'interrupted' || stop.signal.aborted) return { ok: false, step, aborted: true, type: 'unknown', message: s.errorMessage ?? 'interrupted' };
       return { ok: false, step, aborted: false, type: batchErrorType(s.errorClass), message: `${step}: ${s.errorMessage ?? s.errorClass ?? 'failed'}` };
     } catch (err) {
-      const step = unfinished();
+      const step = settleUnfinished();
       const cls = errorClassOf(err);
       const message = redactString(err instanceof Error ? err.message : String(err));
       if (cls === 'aborted' || stop.signal.aborted) return { ok: false, step, aborted: true, type: 'unknown', message };
       // Another run of this account or of the whole source (the scheduler's pass) is loading: wait for it.
       if (err instanceof SourceBusyError) return { ok: false, step, aborted: false, busy: true, type: 'unknown', message };
       return { ok: false, step, aborted: false, type: batchErrorType(cls), message: `${step}: ${message}` };
+    }
+
+    /**
+     * The step the run stopped in (the first not completed); a later step already reported started (a step's
+     * completion is told after its flush, the next one's start at once) goes back to pending.
+     */
+    function settleUnfinished(): LoadStep {
+      const step = unfinished();
+      for (const st of steps) if (st !== step && a[`step_${st}`] === 'running') a[`step_${st}`] = 'pending';
+      return step;
     }
   }
 

@@ -50,7 +50,8 @@ function dayText(n: number): string {
 const DAY_FORM = /^\d{4}-\d{2}-\d{2}$/;
 
 export function addDays(day: string, days: number): string {
-  if (!DAY_FORM.test(day) || !Number.isInteger(days)) return new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);
+  // Anything but a real day keeps Date's behaviour (an impossible date throws RangeError, as it always did).
+  if (!Number.isInteger(days) || !isDay(day)) return new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);
   return dayText(dayNumber(day) + days);
 }
 

@@ -203,11 +203,13 @@ async function runWithClient(
         let rows = 0;
         for (const s of sinks.values()) rows += s.accepted;
         if (state === 'started') {
+          // A step flush that failed dooms the run: stop at the next step instead of loading on.
+          if (stepError !== undefined) throw stepError;
           onStep(name, state, rows);
           return;
         }
         // Only sinks holding unsent rows: a sink the next step has not written yet keeps its batch open.
-        const dirty = [...sinks.values(), quarantineSink].filter((s) => s.accepted > s.written);
+        const dirty = [...sinks.values(), quarantineSink].filter((s) => s.dirty);
         stepsDone = stepsDone.then(async () => {
           if (stepError !== undefined) return;
           try {
@@ -228,13 +230,15 @@ async function runWithClient(
     if (c.rows_read !== c.rows_written + c.rows_quarantined + c.rows_skipped) {
       throw new AdhouseError('internal', `row accounting does not reconcile: read ${c.rows_read} ≠ written ${c.rows_written} + quarantined ${c.rows_quarantined} + skipped ${c.rows_skipped}`);
     }
-  } catch (err) {
+  } catch (caught) {
+    // Steps that completed before the failure are still reported as such; a failed step flush is the cause
+    // (what the loader failed on after it, if anything, came second).
+    await stepsDone;
+    const err = stepError ?? caught;
     errorClass = controller.signal.aborted ? 'aborted' : errorClassOf(err);
     status = errorClass === 'aborted' ? 'interrupted' : 'failed';
     errorMessage = redactString(err instanceof Error ? err.message : String(err));
-    // Whatever reached the sinks stays: ReplacingMergeTree absorbs it on the re-run. Flush what is safe;
-    // steps that completed before the failure are still reported as such.
-    await stepsDone;
+    // Whatever reached the sinks stays: ReplacingMergeTree absorbs it on the re-run. Flush what is safe.
     await quarantineSink.flush().catch(() => undefined);
     log.error({ runId, errorClass, err }, `${loader.name} ${status}: ${errorMessage}`);
   } finally {

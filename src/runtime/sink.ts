@@ -55,6 +55,8 @@ export interface TableSink {
   readonly written: number;
   /** Rows handed to an INSERT so far, stored or not yet: `written` once the sink is flushed. */
   readonly accepted: number;
+  /** Whether anything (rows or tombstones) was handed to an INSERT that flush() has not seen finish. */
+  readonly dirty: boolean;
   readonly skipped: number;
 }
 
@@ -210,6 +212,9 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
     },
     get accepted() {
       return accepted;
+    },
+    get dirty() {
+      return batch !== null || previous !== null;
     },
     get skipped() {
       return skipped;
