@@ -7,7 +7,6 @@
 // "reduce the amount of data", transient faults and late conversions; optional latency and scaled worlds.
 // Faults are switched on by name (BEHAVIOR.md lists them).
 import type http from 'node:http';
-import { setTimeout as delay } from 'node:timers/promises';
 import { addDays, diffDays, isDay, minDay } from '../../src/runtime/dates.js';
 import { hashSeed, listen, readBody, seededRandom, type RunningSandbox, type SandboxOptions } from '../../src/runtime/sandbox.js';
 import { HOURLY_BREAKDOWN, mondayOf } from './transform.js';
@@ -224,7 +223,10 @@ export interface FbSandboxOptions extends SandboxOptions {
   modifier?: AdDayModifier;
   /** A scaled world (fbWorld(seed, shape)); absent = the default five accounts. */
   shape?: WorldShape;
-  /** Every answer waits this long first (a timer, so concurrent requests overlap as upstream ones do). */
+  /**
+   * Every answer takes at least this long from the request's arrival (a timer, so concurrent requests
+   * overlap as upstream ones do; the answer is computed meanwhile).
+   */
   latencyMs?: number;
   /** Which accounts the account-bound faults hit (defaults: FB_FAULT_ACCOUNTS, the default world's ids). */
   faultAccounts?: Partial<Record<keyof typeof FB_FAULT_ACCOUNTS, string>>;
@@ -338,9 +340,17 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
     return h;
   }
 
+  /** When each request arrived: its answer goes out latencyMs after that, not before. */
+  const arrivedAt = new WeakMap<http.ServerResponse, number>();
   function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
-    res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', ...headers });
-    res.end(typeof body === 'string' ? body : JSON.stringify(body));
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    const write = () => {
+      res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', ...headers });
+      res.end(text);
+    };
+    const wait = latencyMs - (performance.now() - (arrivedAt.get(res) ?? 0));
+    if (latencyMs > 0 && wait > 0) setTimeout(write, wait);
+    else write();
   }
   function fbError(code: number, message: string, extra: { subcode?: number; type?: string; transient?: boolean } = {}): unknown {
     return {
@@ -497,7 +507,10 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
 
   const handler = async (req: http.IncomingMessage, res: http.ServerResponse, base: string): Promise<void> => {
     counters.requests++;
-    if (latencyMs > 0) await delay(latencyMs);
+    // The latency is the answer's whole time, as an upstream's is: the answer is worked out while the timer
+    // runs (send() waits for what is left), so the sandbox's own CPU, which a real API spends on its own
+    // machines, does not add to it.
+    arrivedAt.set(res, performance.now());
     const url = new URL(req.url ?? '/', base);
     const body = req.method === 'POST' ? await readBody(req) : '';
     const params = new URLSearchParams(url.search);
