@@ -4,17 +4,16 @@
 // peak memory are ClickHouse's own (system.query_log: query_duration_ms, memory_usage). Targets: each view
 // ≤ 5× the scan, peak memory of the views ≤ 2 GB.
 //   npm run bench:analytics [-- --ads N] [--weeks N] [--rounds N]
-// The private server gets a query_log through config.d (ops/clickhouse/config.xml has none) and the
+// The private server gets a query_log (enableQueryLog: ops/clickhouse/config.xml has none) and the
 // queries ask for log_queries=1, as bench/health.ts does.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { connect, queryRows, type ClickHouseClient } from '../src/clickhouse/client.js';
 import { sqlInt } from '../src/clickhouse/literal.js';
 import { migrate } from '../src/clickhouse/migrate.js';
-import { serverPaths, start, stop } from '../src/clickhouse/server.js';
+import { enableQueryLog, privatePorts, start, stop } from '../src/clickhouse/server.js';
 import { clickhouseConfig } from '../src/config/clickhouse.js';
 
 function arg(name: string, fallback: number): number {
@@ -25,24 +24,7 @@ function arg(name: string, fallback: number): number {
   return n;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
-const QUERY_LOG_XML = `<?xml version="1.0"?>
-<yandex>
-    <query_log>
-        <database>system</database>
-        <table>query_log</table>
-        <flush_interval_milliseconds>1000</flush_interval_milliseconds>
-    </query_log>
-</yandex>
-`;
 
 /**
  * Ads spread over 2,000 ad sets of three optimization goals in 174 accounts (ad set n in account n % 174); per ad a base size and
@@ -129,10 +111,8 @@ async function main(): Promise<void> {
   const weeks = arg('weeks', 52);
   const rounds = arg('rounds', 3);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'adhouse-bench-analytics-'));
-  const ch = clickhouseConfig({ CH_HTTP_PORT: String(await freePort()), CH_TCP_PORT: String(await freePort()) });
-  const configD = path.join(serverPaths(dataDir).etc, 'config.d');
-  mkdirSync(configD, { recursive: true });
-  writeFileSync(path.join(configD, 'query_log.xml'), QUERY_LOG_XML);
+  const ch = clickhouseConfig(await privatePorts());
+  enableQueryLog(dataDir);
   const { status } = await start(ch, dataDir);
   const env = { CLICKHOUSE_URL: ch.url, CH_DATABASE: 'adhouse', ADHOUSE_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
   const cfg = clickhouseConfig(env);

@@ -6,18 +6,17 @@
 //   node --import tsx bench/health.ts [--rate N] [--duration S] [--connections N] [--refresh-ms MS]
 //
 // ops/clickhouse/config.xml has no <query_log> section, so the private server gets one through a
-// config.d/ file written here (ClickHouse merges config.d/*.xml into its config); the service's queries
+// config.d/ file (enableQueryLog in src/clickhouse/server.ts); the service's queries
 // ask for log_queries=1 (ServiceOptions.logQueries) because 18.16 does not log queries by default.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { connect, queryRows, type ClickHouseClient } from '../src/clickhouse/client.js';
 import { migrate } from '../src/clickhouse/migrate.js';
-import { serverPaths, start, stop } from '../src/clickhouse/server.js';
+import { enableQueryLog, privatePorts, start, stop } from '../src/clickhouse/server.js';
 import { clickhouseConfig } from '../src/config/clickhouse.js';
 import { utcDateTime } from '../src/runtime/dates.js';
 import { createLogger } from '../src/runtime/logger.js';
@@ -37,24 +36,7 @@ async function serveOnly(): Promise<void> {
   await service.close();
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
-const QUERY_LOG_XML = `<?xml version="1.0"?>
-<yandex>
-    <query_log>
-        <database>system</database>
-        <table>query_log</table>
-        <flush_interval_milliseconds>1000</flush_interval_milliseconds>
-    </query_log>
-</yandex>
-`;
 
 /** Some history so the snapshot query has work: ~14 days of runs of every source. */
 async function seedRuns(client: ClickHouseClient): Promise<number> {
@@ -103,10 +85,8 @@ async function main(): Promise<void> {
   const refreshMs = arg('refresh-ms', 15_000);
 
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'adhouse-bench-health-'));
-  const ch = clickhouseConfig({ CH_HTTP_PORT: String(await freePort()), CH_TCP_PORT: String(await freePort()) });
-  const configD = path.join(serverPaths(dataDir).etc, 'config.d');
-  mkdirSync(configD, { recursive: true });
-  writeFileSync(path.join(configD, 'query_log.xml'), QUERY_LOG_XML);
+  const ch = clickhouseConfig(await privatePorts());
+  enableQueryLog(dataDir);
   const { status } = await start(ch, dataDir);
   const env = { CLICKHOUSE_URL: ch.url, CH_DATABASE: 'adhouse', ADHOUSE_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
   await migrate(clickhouseConfig(env), { env });

@@ -1,27 +1,19 @@
 // `adhouse clickhouse start|stop|status`: a project-local server on its own ports and data dir.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { privatePorts } from '../src/clickhouse/server.js';
 import { runCli } from './support/cli.js';
 import { testClickHouseUrl } from './support/warehouse.js';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 describe('embedded ClickHouse', () => {
   let env: Record<string, string>;
   let dataDir: string;
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'adhouse-server-'));
-    env = { ADHOUSE_DATA_DIR: dataDir, CH_HTTP_PORT: String(await freePort()), CH_TCP_PORT: String(await freePort()), LOG_LEVEL: 'silent' };
+    env = { ADHOUSE_DATA_DIR: dataDir, ...(await privatePorts()), LOG_LEVEL: 'silent' };
   });
   afterAll(async () => {
     await runCli(['clickhouse', 'stop'], env);

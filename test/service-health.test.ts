@@ -3,13 +3,12 @@
 // back without a restart (a ClickHouse of its own, started and stopped here).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LOADERS } from '../loaders/registry.js';
 import { migrate } from '../src/clickhouse/migrate.js';
-import { readPid, serverPaths, start, stop } from '../src/clickhouse/server.js';
+import { privatePorts, readPid, serverPaths, start, stop } from '../src/clickhouse/server.js';
 import { clickhouseConfig } from '../src/config/clickhouse.js';
 import { createLogger } from '../src/runtime/logger.js';
 import { registerSecret } from '../src/runtime/redact.js';
@@ -18,14 +17,6 @@ import { fakeBotApi, listenBotApi, TOKEN, visibleText } from './support/fake-tel
 import { startService, type Service } from '../src/service/service.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const silent = createLogger('silent', false);
 const PASSWORD = 'pw-Very-Secret-4711';
@@ -181,7 +172,7 @@ describe('service HTTP when ClickHouse goes away', () => {
   let service: Service | undefined;
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'adhouse-svc-ch-'));
-    ch = clickhouseConfig({ CH_HTTP_PORT: String(await freePort()), CH_TCP_PORT: String(await freePort()) });
+    ch = clickhouseConfig(await privatePorts());
     await start(ch, dataDir);
   });
   afterAll(async () => {

@@ -3,6 +3,7 @@
 // installs; with CLICKHOUSE_URL set, nothing is started and that server is used.
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClickHouseConfig } from '../config/clickhouse.js';
@@ -22,6 +23,44 @@ export interface ServerPaths {
 export function serverPaths(dataDir: string): ServerPaths {
   const root = path.join(dataDir, 'clickhouse');
   return { root, etc: path.join(root, 'etc'), data: path.join(root, 'data'), log: path.join(root, 'log'), pidFile: path.join(root, 'clickhouse.pid') };
+}
+
+/** A TCP port free on 127.0.0.1 now, for a private server (tests, benches) beside the usual one. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** HTTP and TCP ports for a private server, as clickhouseConfig's variables. */
+export async function privatePorts(): Promise<{ CH_HTTP_PORT: string; CH_TCP_PORT: string }> {
+  return { CH_HTTP_PORT: String(await freePort()), CH_TCP_PORT: String(await freePort()) };
+}
+
+/**
+ * Gives a private server (before its start) a system.query_log, which ops/clickhouse/config.xml leaves out:
+ * the benches read their queries' time and memory from it (queries still ask for log_queries=1).
+ */
+export function enableQueryLog(dataDir: string): void {
+  const configD = path.join(serverPaths(dataDir).etc, 'config.d');
+  mkdirSync(configD, { recursive: true });
+  writeFileSync(
+    path.join(configD, 'query_log.xml'),
+    `<?xml version="1.0"?>
+<yandex>
+    <query_log>
+        <database>system</database>
+        <table>query_log</table>
+        <flush_interval_milliseconds>1000</flush_interval_milliseconds>
+    </query_log>
+</yandex>
+`,
+  );
 }
 
 export interface ServerBinary {

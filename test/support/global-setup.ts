@@ -1,27 +1,16 @@
 // Starts a real ClickHouse for the test run on its own free ports and data dir, removed afterwards.
 // With ADHOUSE_TEST_CLICKHOUSE_URL set, that server is used instead (e.g. a current release).
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { clickhouseConfig } from '../../src/config/clickhouse.js';
-import { start, stop } from '../../src/clickhouse/server.js';
+import { privatePorts, start, stop } from '../../src/clickhouse/server.js';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export default async function setup(): Promise<() => Promise<void>> {
   if (process.env.ADHOUSE_TEST_CLICKHOUSE_URL) return async () => {};
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'adhouse-test-'));
-  const ch = clickhouseConfig({ CH_HTTP_PORT: String(await freePort()), CH_TCP_PORT: String(await freePort()) });
+  const ch = clickhouseConfig(await privatePorts());
   const t0 = Date.now();
   const { status } = await start(ch, dataDir, (line) => console.log(`[test clickhouse] ${line}`));
   console.log(`[test clickhouse] ${status.version} up at ${ch.url} in ${Date.now() - t0} ms (data ${dataDir})`);
