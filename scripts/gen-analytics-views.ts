@@ -115,6 +115,22 @@ function metricArray(m: string): string {
  * The metrics the burnout model reads (0037's SQL, comments left out): int_fb_weekly_latest computes only
  * these, in METRICS order; a metric 0037 starts to read is picked up here when the files are regenerated.
  */
+/**
+ * The least-squares slope over the last four weeks, element by element: `args` are the arrays y0..y3 (this
+ * week back to three weeks ago, NULL = no delivery) and xa..xc (each earlier week's distance in weeks); NULL
+ * with fewer than two weeks. Sums-based (n, Σx, Σy, Σxy, Σx²), so one arrayMap serves every metric.
+ * `indent` is the first line's, for the generated file's layout.
+ */
+function leastSquaresSlope(indent: string, args: string): string {
+  return `arrayMap(t -> if(t.1 >= 2 AND t.1 * t.5 - t.2 * t.2 > 0, (t.1 * t.4 - t.2 * t.3) / (t.1 * t.5 - t.2 * t.2), NULL),
+${indent}    arrayMap((y0, y1, y2, y3, xa, xb, xc) -> (toFloat64(isNotNull(y0) + isNotNull(y1) + isNotNull(y2) + isNotNull(y3)),
+${indent}            xa * isNotNull(y1) + xb * isNotNull(y2) + xc * isNotNull(y3),
+${indent}            ifNull(y0, 0) + ifNull(y1, 0) + ifNull(y2, 0) + ifNull(y3, 0),
+${indent}            xa * ifNull(y1, 0) + xb * ifNull(y2, 0) + xc * ifNull(y3, 0),
+${indent}            xa * xa * isNotNull(y1) + xb * xb * isNotNull(y2) + xc * xc * isNotNull(y3)),
+${indent}        ${args}))`;
+}
+
 const BURNOUT_FILE = '0037_v_fb_burnout_weekly.sql';
 const burnoutSql = readFileSync(path.join(VIEWS_DIR, BURNOUT_FILE), 'utf8').replace(/--.*$/gm, '');
 const BURNOUT_METRICS = METRICS.filter((m) => new RegExp(`\\b${m}(?:_lag1|_lag2|_base0|_base1|_base2|_slope)?\\b`).test(burnoutSql));
@@ -221,15 +237,10 @@ ${each((m) => `    ${metricArray(m)} AS v_${m}`)},
     -- spikes: the qualifying weeks j with least(j - 1, 4) >= min_baseline_weeks and cpr >= ratio × median(j-4..j-1)
     arrayFilter((p, q) -> q = 1, positions, qual) AS qualifying_positions,
     arrayFilter((x, q) -> q = 1, v_cpr, qual) AS cpr_q,
-    arrayMap(t -> multiIf(t.1 = 0, NULL, t.1 = 1, t.2, t.1 = 2, (t.2 + t.3) / 2, t.1 = 3, t.3, (t.3 + t.4) / 2),
-        arrayMap(t -> (t.1, least(t.2, t.4), least(greatest(t.2, t.4), least(t.3, t.5)), greatest(greatest(t.2, t.4), least(t.3, t.5))),
-            arrayMap((a, b, c, d) -> (isNotNull(a) + isNotNull(b) + isNotNull(c) + isNotNull(d),
-                    least(ifNull(a, inf), ifNull(b, inf)), greatest(ifNull(a, inf), ifNull(b, inf)),
-                    least(ifNull(c, inf), ifNull(d, inf)), greatest(ifNull(c, inf), ifNull(d, inf))),
-                arraySlice(arrayPushFront(cpr_q, NULL), 1, length(cpr_q)),
+    ${medianOf4(`arraySlice(arrayPushFront(cpr_q, NULL), 1, length(cpr_q)),
                 arraySlice(arrayPushFront(arrayPushFront(cpr_q, NULL), NULL), 1, length(cpr_q)),
                 arraySlice(arrayPushFront(arrayPushFront(arrayPushFront(cpr_q, NULL), NULL), NULL), 1, length(cpr_q)),
-                arraySlice(arrayPushFront(arrayPushFront(arrayPushFront(arrayPushFront(cpr_q, NULL), NULL), NULL), NULL), 1, length(cpr_q))))) AS cpr_q_baselines,
+                arraySlice(arrayPushFront(arrayPushFront(arrayPushFront(arrayPushFront(cpr_q, NULL), NULL), NULL), NULL), 1, length(cpr_q))`, '    ')} AS cpr_q_baselines,
     arrayFilter((p, j, c, b, ratio, min_weeks) -> toUInt8(least(j - 1, 4)) >= min_weeks AND isNotNull(b) AND assumeNotNull(c) >= ratio * assumeNotNull(b),
         qualifying_positions, arrayEnumerate(qualifying_positions), cpr_q, cpr_q_baselines,
         arrayResize([assumeNotNull((SELECT cpr_spike_ratio FROM v_analytics_settings))], length(cpr_q), assumeNotNull((SELECT cpr_spike_ratio FROM v_analytics_settings))),
@@ -286,14 +297,17 @@ const slotPosition: Record<string, string> = {
 };
 /**
  * The median of the non-NULL values among four aligned arrays, element by element: a sorting network, NULL
- * sorting last as inf; int_fb_weekly_arrays uses the same, so both give the same bits.
+ * sorting last as inf. Every baseline (spikes in int_fb_ad_weeks, every week in int_fb_weekly_arrays, the
+ * chosen weeks here) is this one expression, so all give the same bits. `indent` is the first line's.
  */
-const medianOf4 = (arrays: string) => `arrayMap(t -> multiIf(t.1 = 0, NULL, t.1 = 1, t.2, t.1 = 2, (t.2 + t.3) / 2, t.1 = 3, t.3, (t.3 + t.4) / 2),
-            arrayMap(t -> (t.1, least(t.2, t.4), least(greatest(t.2, t.4), least(t.3, t.5)), greatest(greatest(t.2, t.4), least(t.3, t.5))),
-                arrayMap((a, b, c, d) -> (isNotNull(a) + isNotNull(b) + isNotNull(c) + isNotNull(d),
-                        least(ifNull(a, inf), ifNull(b, inf)), greatest(ifNull(a, inf), ifNull(b, inf)),
-                        least(ifNull(c, inf), ifNull(d, inf)), greatest(ifNull(c, inf), ifNull(d, inf))),
-                    ${arrays})))`;
+function medianOf4(arrays: string, indent = '        '): string {
+  return `arrayMap(t -> multiIf(t.1 = 0, NULL, t.1 = 1, t.2, t.1 = 2, (t.2 + t.3) / 2, t.1 = 3, t.3, (t.3 + t.4) / 2),
+${indent}    arrayMap(t -> (t.1, least(t.2, t.4), least(greatest(t.2, t.4), least(t.3, t.5)), greatest(greatest(t.2, t.4), least(t.3, t.5))),
+${indent}        arrayMap((a, b, c, d) -> (isNotNull(a) + isNotNull(b) + isNotNull(c) + isNotNull(d),
+${indent}                least(ifNull(a, inf), ifNull(b, inf)), greatest(ifNull(a, inf), ifNull(b, inf)),
+${indent}                least(ifNull(c, inf), ifNull(d, inf)), greatest(ifNull(c, inf), ifNull(d, inf))),
+${indent}            ${arrays})))`;
+}
 const WEEKLY_AT_HEADER = `${GENERATED}-- int_fb_weekly_spikes — grain: ad × spike week (int_fb_ad_weeks.spike_positions; v_cpr_anomalies reads it);
 -- int_fb_weekly_latest — grain: ad: its latest complete week (latest_positions; v_burnout_risk reads it through
 -- int_fb_burnout_latest). The columns of int_fb_weekly_series with the same values, but computed for the
@@ -330,13 +344,7 @@ FROM
     SELECT
         *,
 ${[0, 1, 2].map((n) => `        ${medianOf4(`m_w${n}0, m_w${n}1, m_w${n}2, m_w${n}3`)} AS m_base${n}`).join(',\n')},
-        arrayMap(t -> if(t.1 >= 2 AND t.1 * t.5 - t.2 * t.2 > 0, (t.1 * t.4 - t.2 * t.3) / (t.1 * t.5 - t.2 * t.2), NULL),
-            arrayMap((y0, y1, y2, y3, xa, xb, xc) -> (toFloat64(isNotNull(y0) + isNotNull(y1) + isNotNull(y2) + isNotNull(y3)),
-                    xa * isNotNull(y1) + xb * isNotNull(y2) + xc * isNotNull(y3),
-                    ifNull(y0, 0) + ifNull(y1, 0) + ifNull(y2, 0) + ifNull(y3, 0),
-                    xa * ifNull(y1, 0) + xb * ifNull(y2, 0) + xc * ifNull(y3, 0),
-                    xa * xa * isNotNull(y1) + xb * xb * isNotNull(y2) + xc * xc * isNotNull(y3)),
-                m_cur, m_lag1, m_lag2, m_lag3, ${perMetric('dx1')}, ${perMetric('dx2')}, ${perMetric('dx3')})) AS m_slope
+        ${leastSquaresSlope('        ', `m_cur, m_lag1, m_lag2, m_lag3, ${perMetric('dx1')}, ${perMetric('dx2')}, ${perMetric('dx3')}`)} AS m_slope
     FROM
     (
         -- per position read: every metric's value there (position 0 reads NULL, the default of Nullable)
@@ -437,24 +445,13 @@ ${each((m) => `    v_${m},
     arraySlice(arrayPushFront(v_${m}, NULL), 1, length(v_${m})) AS ${m}_lag1_arr,
     arraySlice(arrayPushFront(${m}_lag1_arr, NULL), 1, length(v_${m})) AS ${m}_lag2_arr,
     arraySlice(arrayPushFront(${m}_lag2_arr, NULL), 1, length(v_${m})) AS ${m}_lag3_arr,
-    arrayMap(t -> multiIf(t.1 = 0, NULL, t.1 = 1, t.2, t.1 = 2, (t.2 + t.3) / 2, t.1 = 3, t.3, (t.3 + t.4) / 2),
-        arrayMap(t -> (t.1, least(t.2, t.4), least(greatest(t.2, t.4), least(t.3, t.5)), greatest(greatest(t.2, t.4), least(t.3, t.5))),
-            arrayMap((a, b, c, d) -> (isNotNull(a) + isNotNull(b) + isNotNull(c) + isNotNull(d),
-                    least(ifNull(a, inf), ifNull(b, inf)), greatest(ifNull(a, inf), ifNull(b, inf)),
-                    least(ifNull(c, inf), ifNull(d, inf)), greatest(ifNull(c, inf), ifNull(d, inf))),
-                ${m}_q, arraySlice(arrayPushFront(${m}_q, NULL), 1, length(${m}_q)),
+    ${medianOf4(`${m}_q, arraySlice(arrayPushFront(${m}_q, NULL), 1, length(${m}_q)),
                 arraySlice(arrayPushFront(arrayPushFront(${m}_q, NULL), NULL), 1, length(${m}_q)),
-                arraySlice(arrayPushFront(arrayPushFront(arrayPushFront(${m}_q, NULL), NULL), NULL), 1, length(${m}_q))))) AS ${m}_medians,
+                arraySlice(arrayPushFront(arrayPushFront(arrayPushFront(${m}_q, NULL), NULL), NULL), 1, length(${m}_q))`, '    ')} AS ${m}_medians,
     arrayMap(w -> w[1], arrayReduce('groupArrayArray', arrayMap((x, r) -> arrayResize([[x]], r, [x]), arrayPushFront(${m}_medians, NULL), repeats))) AS ${m}_base0_arr,
     arraySlice(arrayPushFront(${m}_base0_arr, NULL), 1, length(v_${m})) AS ${m}_base1_arr,
     arraySlice(arrayPushFront(${m}_base1_arr, NULL), 1, length(v_${m})) AS ${m}_base2_arr,
-    arrayMap(t -> if(t.1 >= 2 AND t.1 * t.5 - t.2 * t.2 > 0, (t.1 * t.4 - t.2 * t.3) / (t.1 * t.5 - t.2 * t.2), NULL),
-        arrayMap((y0, y1, y2, y3, xa, xb, xc) -> (toFloat64(isNotNull(y0) + isNotNull(y1) + isNotNull(y2) + isNotNull(y3)),
-                xa * isNotNull(y1) + xb * isNotNull(y2) + xc * isNotNull(y3),
-                ifNull(y0, 0) + ifNull(y1, 0) + ifNull(y2, 0) + ifNull(y3, 0),
-                xa * ifNull(y1, 0) + xb * ifNull(y2, 0) + xc * ifNull(y3, 0),
-                xa * xa * isNotNull(y1) + xb * xb * isNotNull(y2) + xc * xc * isNotNull(y3)),
-            v_${m}, ${m}_lag1_arr, ${m}_lag2_arr, ${m}_lag3_arr, dx1, dx2, dx3)) AS ${m}_slope_arr`)}
+    ${leastSquaresSlope('    ', `v_${m}, ${m}_lag1_arr, ${m}_lag2_arr, ${m}_lag3_arr, dx1, dx2, dx3`)} AS ${m}_slope_arr`)}
 FROM int_fb_ad_weeks;
 `;
 
