@@ -144,8 +144,9 @@ export default defineLoader({
         failures.push({ account: account.id, err });
       }
     }
-    for (const sink of [sinks.accounts, sinks.campaign, sinks.adset, sinks.ad, sinks.creative, ...Object.values(sinks.insights)]) await sink.flush();
     if (failures.length > 0) {
+      // The accounts that loaded keep their rows (the runtime stores a successful run's last rows itself).
+      await Promise.all([sinks.accounts, sinks.campaign, sinks.adset, sinks.ad, sinks.creative, ...Object.values(sinks.insights)].map((sink) => sink.flush()));
       const order = ['token_invalid', 'config', 'rate_limited', 'upstream_5xx', 'network', 'data', 'internal'];
       const worst = failures.map((f) => errorClassOf(f.err)).sort((a, b) => order.indexOf(a) - order.indexOf(b))[0]!;
       const detail = failures.map((f) => `${f.account}: ${errorClassOf(f.err)}: ${f.err instanceof Error ? f.err.message : String(f.err)}`).join('; ');
@@ -219,6 +220,7 @@ export function insightRanges(window: { since: string; until: string }, today: s
 
 async function loadAccount(ctx: Ctx, sinks: Sinks, account: FbAccountTarget, plan: Plan): Promise<void> {
   const api = apiFor(ctx, account);
+  let structureSaved: Promise<void> = Promise.resolve();
   try {
     const info = accountRow(account.id, account.label, await api.account());
     ctx.rowsRead(1);
@@ -226,7 +228,7 @@ async function loadAccount(ctx: Ctx, sinks: Sinks, account: FbAccountTarget, pla
 
     if (plan.steps.has('structure')) {
       ctx.step('structure', 'started');
-      await loadStructure(ctx, sinks, api, account.id, plan.structure);
+      structureSaved = (await loadStructure(ctx, sinks, api, account.id, plan.structure)).saved;
       ctx.step('structure', 'completed');
     }
     const ranges = insightRanges(ctx.window, accountToday(ctx, account.id, info.timezone_name));
@@ -238,7 +240,11 @@ async function loadAccount(ctx: Ctx, sinks: Sinks, account: FbAccountTarget, pla
       ctx.step(grain, 'completed');
       ctx.log.info({ account: account.id, grain, rows, ranges: ranges[grain], calls: api.stats.calls, splits: api.stats.splits, asyncJobs: api.stats.asyncJobs, throttledMs: api.stats.throttledMs }, `facebook ${account.id}: ${rows} ${grain} insight rows`);
     }
+    await structureSaved;
   } finally {
+    // After a failure the structure's rows and state file still settle before the account counts as done
+    // (their own failure, if any, comes second to the one already thrown).
+    await structureSaved.catch(() => undefined);
     // The account's running call total, also for structure-only and failed runs (the batch sync sums these).
     ctx.log.info({ account: account.id, calls: api.stats.calls, throttledMs: api.stats.throttledMs }, `facebook ${account.id}: ${api.stats.calls} API calls`);
   }
@@ -273,8 +279,10 @@ async function loadInsights(ctx: Ctx, sink: TableSink, api: FbApi, grain: Insigh
  * Structure: a full pass (every object, every effective_status) when none ran in FB_FULL_SYNC_HOURS;
  * otherwise campaigns, ad sets and ads updated since the previous pass started (minus an overlap).
  * Creatives have no updated_time filter and are small: always read whole (they also feed ads' UTM).
+ * Resolves once everything is read; `saved` settles when the rows are stored and then the state file
+ * written: the caller reads insights meanwhile and awaits it before the account is done.
  */
-async function loadStructure(ctx: Ctx, sinks: Sinks, api: FbApi, accountId: string, mode: 'full' | 'auto'): Promise<void> {
+async function loadStructure(ctx: Ctx, sinks: Sinks, api: FbApi, accountId: string, mode: 'full' | 'auto'): Promise<{ saved: Promise<void> }> {
   const stateFile = path.join(ctx.stateDir, `structure-${safeFileName(accountId)}.json`);
   const state = await readStateFile<StructureState>(stateFile);
   const startedAt = Date.now();
@@ -311,6 +319,10 @@ async function loadStructure(ctx: Ctx, sinks: Sinks, api: FbApi, accountId: stri
   }
   ctx.progress.done();
   // The rows first: a crash between the two must not move the incremental cursor past unwritten rows.
-  await Promise.all([sinks.creative, sinks.campaign, sinks.adset, sinks.ad].map((sink) => sink.flush()));
-  await writeStateFile(stateFile, { lastFullAt: full ? startedAt : state!.lastFullAt, lastPassAt: startedAt } satisfies StructureState);
+  const saved = Promise.all([sinks.creative, sinks.campaign, sinks.adset, sinks.ad].map((sink) => sink.flush())).then(() =>
+    writeStateFile(stateFile, { lastFullAt: full ? startedAt : state!.lastFullAt, lastPassAt: startedAt } satisfies StructureState),
+  );
+  // Awaited by the caller; this only keeps a failure from counting as unhandled while the insights load.
+  saved.catch(() => undefined);
+  return { saved };
 }

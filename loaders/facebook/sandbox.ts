@@ -208,6 +208,8 @@ export interface FbSandbox extends RunningSandbox {
   /** Renames an ad in this sandbox only, stamping its updated_time now (for incremental structure tests). */
   renameAd(adId: string, name: string): void;
   world: FbWorld;
+  /** With `recordCalls`: each call scored against an account, from its arrival to its answer (performance.now() ms). */
+  callLog: Array<{ account: string; arrived: number; answered: number }>;
 }
 
 export interface FbSandboxOptions extends SandboxOptions {
@@ -228,6 +230,8 @@ export interface FbSandboxOptions extends SandboxOptions {
    * overlap as upstream ones do; the answer is computed meanwhile).
    */
   latencyMs?: number;
+  /** Keep `callLog` (tests of who calls when; off by default so a long-running sandbox does not grow). */
+  recordCalls?: boolean;
   /** Which accounts the account-bound faults hit (defaults: FB_FAULT_ACCOUNTS, the default world's ids). */
   faultAccounts?: Partial<Record<keyof typeof FB_FAULT_ACCOUNTS, string>>;
   /**
@@ -342,11 +346,16 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
 
   /** When each request arrived: its answer goes out latencyMs after that, not before. */
   const arrivedAt = new WeakMap<http.ServerResponse, number>();
+  /** The account a request is scored against, for callLog. */
+  const accountOf = new WeakMap<http.ServerResponse, string>();
+  const callLog: FbSandbox['callLog'] = [];
   function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
     const text = typeof body === 'string' ? body : JSON.stringify(body);
     const write = () => {
       res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', ...headers });
       res.end(text);
+      const account = accountOf.get(res);
+      if (account) callLog.push({ account, arrived: arrivedAt.get(res) ?? 0, answered: performance.now() });
     };
     const wait = latencyMs - (performance.now() - (arrivedAt.get(res) ?? 0));
     if (latencyMs > 0 && wait > 0) setTimeout(write, wait);
@@ -541,6 +550,7 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
     }
     const insights = parts.includes('insights') || Boolean(job);
     if (account) {
+      if (options.recordCalls) accountOf.set(res, account);
       calls.set(account, [...(calls.get(account) ?? []), Date.now()]);
       callCount.set(account, (callCount.get(account) ?? 0) + 1);
     }
@@ -704,6 +714,7 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
     env,
     counters,
     world,
+    callLog,
     setAsOf(day) {
       asOf = day;
     },

@@ -5,6 +5,7 @@
 // continues it; a job whose process died is recorded as such and can be resumed too.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import PQueue from 'p-queue';
 import type { ClickHouseClient } from '../clickhouse/client.js';
 import { parseEnv, type Env } from '../config/env.js';
 import { runtimeConfig } from '../config/runtime.js';
@@ -47,6 +48,13 @@ const BUSY_WAIT_MAX_MS = 60_000;
 /** The account log's write-behind: the newest versions of changed accounts go out together at most this often. */
 const ACCOUNT_LOG_INTERVAL_MS = 250;
 const loader = facebook as unknown as LoaderDefinition;
+
+/** Resolves with the release of the queue's (one) slot when it is this caller's turn (FIFO). */
+function takeTurn(turns: PQueue): Promise<() => void> {
+  return new Promise((granted) => {
+    void turns.add(() => new Promise<void>((release) => granted(release)));
+  });
+}
 
 /** The steps each account runs on its own (one loader run); `burnout` is the job's one refresh after them. */
 export const LOAD_STEPS = BATCH_STEPS.filter((s): s is Exclude<BatchStep, 'burnout'> => s !== 'burnout');
@@ -315,7 +323,7 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
    * the step it stopped in. One run instead of one per step saves each account a run's bookkeeping (run
    * records, the clash check, the account call and the sinks' lookups).
    */
-  async function runSteps(steps: LoadStep[], a: AccountRecord): Promise<RunOutcome> {
+  async function runSteps(steps: LoadStep[], a: AccountRecord, onLoaderDone: () => void): Promise<RunOutcome> {
     // Each run gets its own view of the usage fields its log lines carry (call counts are per run).
     const meter = usage.forRun();
     const byLoaderStep = new Map(steps.map((st) => [LOADER_STEP_NAMES[st], st] as const));
@@ -341,6 +349,7 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
         until: a.window_until ?? plan.params.window_until,
         params: { steps: steps.map((st) => LOADER_STEP_NAMES[st]), structure: 'full' },
         onStep,
+        onLoaderDone,
         signal: stop.signal,
         log: tapLogger(log, meter.observe),
       });
@@ -383,7 +392,28 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
     a.api_calls += (usage.callsByAccount.get(a.account_id) ?? 0) - (callsAtStart.get(a.account_id) ?? 0);
   }
 
-  async function runAccount(a: AccountRecord, workerId: number): Promise<void> {
+  /**
+   * Runs the account's load steps, retrying by error type, holding its business's turn (`turn`) while it
+   * calls the API: the turn goes back when the loader returns (its last rows are stored and the run recorded
+   * after that), when the account stops, or when it ends. A retry after the turn went back (the last rows
+   * failed to store) waits for the business's turn again.
+   */
+  async function runAccount(a: AccountRecord, workerId: number, turns: PQueue, turn: () => void): Promise<void> {
+    let release: (() => void) | null = turn;
+    const giveBack = () => {
+      release?.();
+      release = null;
+    };
+    try {
+      await runAccountSteps(a, workerId, async () => {
+        release ??= await takeTurn(turns);
+      }, giveBack);
+    } finally {
+      giveBack();
+    }
+  }
+
+  async function runAccountSteps(a: AccountRecord, workerId: number, haveTurn: () => Promise<void>, giveBack: () => void): Promise<void> {
     if (writeError !== undefined) throw writeError;
     const t0 = Date.now();
     callsAtStart.set(a.account_id, usage.callsByAccount.get(a.account_id) ?? 0);
@@ -394,7 +424,8 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
     for (;;) {
       const steps = LOAD_STEPS.filter((st) => stepStatus(a, st) !== 'completed' && stepStatus(a, st) !== 'skipped');
       if (steps.length === 0) break;
-      const r = await runSteps(steps, a);
+      await haveTurn();
+      const r = await runSteps(steps, a, giveBack);
       if (r.ok) break;
       const step = r.step;
       if (r.busy) {
@@ -455,24 +486,35 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
   }
 
   let nextGroup = 0;
+  /** Accounts started, until each has finished (stored its last rows, recorded its run). */
+  const accountsFinished: Array<Promise<void>> = [];
+  const onFatal = (err: unknown) => {
+    fatal ??= err;
+    stop.abort('the batch could not record its progress');
+  };
   async function worker(workerId: number): Promise<void> {
     let ranBefore = false;
     while (!stop.signal.aborted) {
       const group = plan.groups[nextGroup++];
       if (!group) return;
-      // One business's accounts run one after the other on this worker: they share its rate limits.
+      // One business's accounts take turns on this worker: they share its rate limits, so one calls the API
+      // at a time. The next one starts when the previous one's calls are over, while its last rows are stored.
+      const turns = new PQueue({ concurrency: 1 });
       for (const ref of group.accounts) {
-        if (stop.signal.aborted) return;
+        const turn = await takeTurn(turns);
+        if (stop.signal.aborted) return turn();
         if (ranBefore && plan.params.pause_ms > 0) {
           try {
             await sleep(plan.params.pause_ms, stop.signal);
           } catch {
-            return;
+            return turn();
           }
         }
         ranBefore = true;
-        await runAccount(byId.get(ref.id)!, workerId);
+        accountsFinished.push(runAccount(byId.get(ref.id)!, workerId, turns, turn).catch(onFatal));
       }
+      // The worker takes the next group once this one's last account has made its calls.
+      (await takeTurn(turns))();
     }
   }
 
@@ -527,14 +569,8 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
   const workers = Math.max(1, Math.min(opts.workers, plan.groups.length || 1));
   let refresh: RefreshOutcome | undefined;
   try {
-    await Promise.all(
-      Array.from({ length: workers }, (_, i) =>
-        worker(i + 1).catch((err) => {
-          fatal ??= err;
-          stop.abort('the batch could not record its progress');
-        }),
-      ),
-    );
+    await Promise.all(Array.from({ length: workers }, (_, i) => worker(i + 1).catch(onFatal)));
+    await Promise.all(accountsFinished);
     await settled().catch((err: unknown) => {
       fatal ??= err;
     });

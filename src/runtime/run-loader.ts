@@ -43,6 +43,11 @@ export interface RunRequest {
    * stored; `rowsWritten` is the run's total so far (a step's rows are the growth since the previous step).
    */
   onStep?(step: string, state: 'started' | 'completed', rowsWritten: number): void;
+  /**
+   * Told when the loader has returned without error: its upstream calls are over, and what is left is
+   * storing the last rows and recording the run (the batch sync's next account of a business starts then).
+   */
+  onLoaderDone?(): void;
 }
 
 export interface RunSummary {
@@ -222,6 +227,7 @@ async function runWithClient(
       },
     };
     await (loader.run as (c: LoaderContext<unknown>) => Promise<void>)(ctx);
+    req.onLoaderDone?.();
     ctx.progress.done();
     await stepsDone;
     if (stepError !== undefined) throw stepError;
