@@ -1,4 +1,5 @@
-// The insert sink against a real ClickHouse: batching under a slow network, tombstones for vanished rows.
+// The insert sink against a real ClickHouse: batching under a slow network, group commit of concurrent
+// sinks, tombstones for vanished rows.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '../src/clickhouse/client.js';
 import { createSink, type SinkSettings } from '../src/runtime/sink.js';
@@ -86,6 +87,62 @@ describe('insert sink', () => {
     await fourth.flush();
     expect(fourth.written).toBe(2); // ids 1 and 3 come back; 2 is unchanged
     expect(await count("date = '2026-01-05' AND _deleted = 0")).toBe(3);
+  });
+
+  it('concurrent sinks of one client and table share INSERTs (group commit), each counting its own rows', async () => {
+    let inserts = 0;
+    const counting = slowNetwork(wh.client, () => {
+      inserts++;
+      return 0;
+    });
+    const a = createSink(settings({ client: counting }));
+    const b = createSink(settings({ client: counting }));
+    for (let i = 0; i < 3; i++) {
+      await a.write({ id: 20_000 + i, date: '2026-01-02', v: i });
+      await b.write({ id: 20_100 + i, date: '2026-01-02', v: i });
+    }
+    expect([a.dirty, b.dirty]).toEqual([true, true]);
+    await Promise.all([a.flush(), b.flush()]);
+    expect(inserts).toBe(1);
+    expect([a.written, b.written, a.dirty, b.dirty]).toEqual([3, 3, false, false]);
+    expect(await count('id >= 20000 AND id < 20200')).toBe(6);
+
+    // One flushes, the other keeps writing and flushes later: the first one's INSERT carries the other's
+    // rows written so far (sent after the group-commit wait), the later rows go in a second INSERT.
+    const c = createSink(settings({ client: counting }));
+    const d = createSink(settings({ client: counting }));
+    await c.write({ id: 20_200, date: '2026-01-02', v: 0 });
+    await d.write({ id: 20_300, date: '2026-01-02', v: 0 });
+    await c.flush();
+    expect([c.written, d.written, d.dirty]).toEqual([1, 1, false]);
+    await d.write({ id: 20_301, date: '2026-01-02', v: 1 });
+    await d.flush();
+    expect([d.written, inserts]).toEqual([2, 3]);
+    expect(await count('id >= 20200 AND id < 20400')).toBe(3);
+
+    // With groupCommitMs (the batch sync) a lone sink's flush holds the INSERT open for rows that come after.
+    const e = createSink(settings({ client: counting, groupCommitMs: 200 }));
+    const f = createSink(settings({ client: counting, groupCommitMs: 200 }));
+    await e.write({ id: 20_400, date: '2026-01-02', v: 0 });
+    const eFlushed = e.flush();
+    await f.write({ id: 20_401, date: '2026-01-02', v: 0 });
+    await Promise.all([eFlushed, f.flush()]);
+    expect([e.written, f.written, inserts]).toEqual([1, 1, 4]);
+  });
+
+  it('a shared INSERT that ClickHouse rejects fails every sink with rows in it; the next one starts afresh', async () => {
+    const a = createSink(settings());
+    const b = createSink(settings());
+    await a.write({ id: 30_000, date: '2026-01-03', v: 1 });
+    await b.write({ id: 'not a number', date: '2026-01-03', v: 1 });
+    const [ra, rb] = await Promise.allSettled([a.flush(), b.flush()]);
+    expect([ra.status, rb.status]).toEqual(['rejected', 'rejected']);
+    await expect(a.write({ id: 30_001, date: '2026-01-03', v: 1 })).rejects.toThrow(/parse/i);
+    const c = createSink(settings());
+    await c.write({ id: 30_002, date: '2026-01-03', v: 1 });
+    await c.flush();
+    expect(c.written).toBe(1);
+    expect(await count('id >= 30000 AND id < 30100')).toBe(1);
   });
 
   it('surfaces an INSERT that ClickHouse rejects', async () => {

@@ -48,6 +48,11 @@ export interface RunRequest {
    * storing the last rows and recording the run (the batch sync's next account of a business starts then).
    */
   onLoaderDone?(): void;
+  /**
+   * Sinks' flushes hold their INSERT open this long for other runs' rows (SinkSettings.groupCommitMs): the
+   * batch sync's concurrent accounts then share INSERTs (each costs ClickHouse a part).
+   */
+  groupCommitMs?: number;
 }
 
 export interface RunSummary {
@@ -136,7 +141,7 @@ async function runWithClient(
   req.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (req.signal?.aborted) onOuterAbort();
 
-  const sinkBase = { client, runId, version, batchRows: rt.sink.batchRows, flushMs: rt.sink.flushMs, window, signal: controller.signal };
+  const sinkBase = { client, runId, version, batchRows: rt.sink.batchRows, flushMs: rt.sink.flushMs, window, signal: controller.signal, groupCommitMs: req.groupCommitMs };
   const sinks = new Map<string, TableSink>();
   const quarantineSink = createSink({ ...sinkBase, table: 'meta_quarantine', batchRows: 1000 });
   const quarantine = createQuarantine(loader.name, quarantineSink);

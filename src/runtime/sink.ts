@@ -1,6 +1,8 @@
 // The insert sink: rows become JSONEachRow text as they arrive and stream to ClickHouse in one INSERT per
 // batch (by rows or by time). At most one batch finishes while the next one fills; a writer that gets
-// ahead of ClickHouse waits (back-pressure), so memory stays flat whatever the source size.
+// ahead of ClickHouse waits (back-pressure), so memory stays flat whatever the source size. Sinks of one
+// client writing the same table share the open INSERT (group commit): each INSERT costs ClickHouse a part,
+// so the batch sync's concurrent accounts write one INSERT per table where they would write one each.
 import { hash as cryptoHash } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
@@ -69,6 +71,12 @@ export interface SinkSettings {
   flushMs: number;
   window?: { since: string; until: string };
   signal?: AbortSignal;
+  /**
+   * How long a flush holds the INSERT open for other sinks' rows even when this sink is alone in it (the
+   * batch sync, whose accounts' flushes are off their critical path). Default 0: a lone sink's flush sends
+   * at once; a shared INSERT always waits up to GROUP_COMMIT_MS for the other sinks.
+   */
+  groupCommitMs?: number;
 }
 
 /** UInt64 (as a decimal string) from the first 8 bytes of SHA-1: stable across runs and processes. */
@@ -88,27 +96,85 @@ const READY: Promise<void> = Promise.resolve();
 
 /** Text handed to the INSERT stream at a time; small enough to keep memory flat, large enough to be cheap. */
 const CHUNK_CHARS = 256 * 1024;
+/**
+ * How long a flush waits for the other sinks with rows in the same INSERT to flush too (group commit). Each
+ * INSERT costs ClickHouse a part (tens of ms of CPU whatever its size), so the batch sync's concurrent
+ * accounts share them; a sink alone in its INSERT never waits.
+ */
+export const GROUP_COMMIT_MS = 500;
 
-interface OpenBatch {
+/** A sink as an owner of rows in a shared INSERT. */
+interface Owner {
+  written: number;
+  failure: unknown;
+  /** Batches holding this sink's rows whose INSERT has not answered. */
+  inFlight: Set<Batch>;
+}
+
+interface Batch {
   stream: PassThrough;
-  /** Settles when ClickHouse has answered the INSERT (never rejects: failures land in `failure`). */
+  /** Settles when ClickHouse has answered the INSERT (never rejects: a failure goes to every owner). */
   done: Promise<void>;
   rows: number;
+  pending: string;
+  /** Rows per owner. */
+  owners: Map<Owner, number>;
+  /** Owners that asked for the INSERT to be sent. */
+  flushing: Set<Owner>;
+  timer: NodeJS.Timeout | null;
+}
+
+/**
+ * One table's INSERTs for every sink of one client: concurrent runs (the batch sync's accounts) write their
+ * rows into the same open INSERT. Each row carries its own run's _ver/_run_id, so rows of several runs mix
+ * freely; a rejected INSERT fails every owner with rows in it.
+ */
+interface Channel {
+  batch: Batch | null;
+  /** The chain of ended batches' answers: at most two INSERTs outstanding (the finishing one and the next). */
+  previous: Promise<void> | null;
+}
+
+const channels = new WeakMap<ClickHouseClient, Map<string, Channel>>();
+
+function channelOf(client: ClickHouseClient, table: string): Channel {
+  let byTable = channels.get(client);
+  if (!byTable) channels.set(client, (byTable = new Map()));
+  let channel = byTable.get(table);
+  if (!channel) byTable.set(table, (channel = { batch: null, previous: null }));
+  return channel;
+}
+
+/** Ends the channel's open batch (synchronously detached, so concurrent writes start a new one); resolves when the one before it has answered. */
+async function endBatch(channel: Channel): Promise<void> {
+  const current = channel.batch;
+  if (current) {
+    channel.batch = null;
+    if (current.timer) clearTimeout(current.timer);
+    current.stream.end(current.pending);
+    current.pending = '';
+  }
+  // Chain before awaiting, so batches ended by time, size and flushes never lose each other's INSERT.
+  const prior = channel.previous;
+  if (current) {
+    const link = prior ? prior.then(() => current.done) : current.done;
+    channel.previous = link;
+    void link.then(() => {
+      if (channel.previous === link) channel.previous = null;
+    });
+  }
+  if (prior) await prior;
 }
 
 export function createSink(settings: SinkSettings, options: SinkOptions = {}): TableSink {
   const table = sqlIdent(settings.table);
   const stampHash = Boolean(options.hash || options.skipUnchanged);
   const metaSuffix = `"_ver":${settings.version},"_loaded_at":"${utcDateTime(settings.version)}","_run_id":${JSON.stringify(settings.runId)}}`;
+  const channel = channelOf(settings.client, table);
+  const me: Owner = { written: 0, failure: null, inFlight: new Set() };
 
-  let batch: OpenBatch | null = null;
-  let pending = '';
-  let previous: Promise<void> | null = null;
-  let written = 0;
   let accepted = 0;
   let skipped = 0;
-  let failure: unknown = null;
-  let timer: NodeJS.Timeout | null = null;
   let deleted = 0;
   let known: Map<string, StoredVersion> | null = null;
   let knownLoading: Promise<Map<string, StoredVersion>> | null = null;
@@ -142,79 +208,90 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
   }
 
   // Each batch is one INSERT whose body streams while rows arrive, so ClickHouse parses batch N while
-  // this process serializes the rest of it; the stream's back-pressure keeps memory flat.
-  function openBatch(): OpenBatch {
+  // this process serializes the rest of it; the stream's back-pressure keeps memory flat. No run's abort
+  // signal cuts it: other runs' rows ride in it too (a stopped run's flush stops waiting instead).
+  function openBatch(): Batch {
     const stream = new PassThrough();
-    const opened: OpenBatch = {
-      stream,
-      rows: 0,
-      done: settings.client
-        .exec({ query: `INSERT INTO ${table} FORMAT JSONEachRow`, values: stream, abort_signal: settings.signal })
-        .then(async (res) => {
-          // Drain the (empty) answer so the socket goes back to the pool.
-          for await (const _ of res.stream) void _;
-          written += opened.rows;
-        })
-        .catch((err: unknown) => {
-          failure ??= err;
-          stream.destroy();
-        }),
-    };
-    armTimer();
-    return opened;
+    const batch: Batch = { stream, rows: 0, pending: '', owners: new Map(), flushing: new Set(), timer: null, done: READY };
+    batch.done = settings.client
+      .exec({ query: `INSERT INTO ${table} FORMAT JSONEachRow`, values: stream })
+      .then(async (res) => {
+        // Drain the (empty) answer so the socket goes back to the pool.
+        for await (const _ of res.stream) void _;
+        for (const [owner, rows] of batch.owners) owner.written += rows;
+      })
+      .catch((err: unknown) => {
+        // Refused before its body ended (a parse error): later rows go to a new INSERT.
+        if (channel.batch === batch) {
+          channel.batch = null;
+          if (batch.timer) clearTimeout(batch.timer);
+        }
+        for (const owner of batch.owners.keys()) owner.failure ??= err;
+        stream.destroy();
+      })
+      .finally(() => {
+        for (const owner of batch.owners.keys()) owner.inFlight.delete(batch);
+      });
+    if (settings.flushMs > 0) {
+      batch.timer = setTimeout(() => {
+        if (channel.batch === batch) void endBatch(channel);
+      }, settings.flushMs);
+      batch.timer.unref();
+    }
+    return batch;
   }
 
-  async function pushPending(): Promise<void> {
-    if (!batch || !pending) return;
-    const current = batch;
-    const ok = current.stream.write(pending);
-    pending = '';
+  /**
+   * Appends one JSON line to the channel's open batch; resolves when there is room for more. A tombstone
+   * (`counted` false) is not a written row.
+   */
+  function append(line: string, counted = true): Promise<void> {
+    const batch = (channel.batch ??= openBatch());
+    batch.pending += line;
+    const n = counted ? 1 : 0;
+    batch.rows += n;
+    batch.owners.set(me, (batch.owners.get(me) ?? 0) + n);
+    me.inFlight.add(batch);
+    if (batch.rows >= settings.batchRows) return endBatch(channel).then(throwIfFailed);
+    if (batch.pending.length >= CHUNK_CHARS) return pushPending(batch);
+    return READY;
+  }
+
+  async function pushPending(batch: Batch): Promise<void> {
+    if (!batch.pending) return;
+    const ok = batch.stream.write(batch.pending);
+    batch.pending = '';
     // Let the socket take the chunk: a loop of resolved awaits would never reach the I/O phase.
-    if (!ok) await Promise.race([once(current.stream, 'drain'), current.done]);
+    if (!ok) await Promise.race([once(batch.stream, 'drain'), batch.done]);
     else await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
-  /** Ends the open batch (synchronously detached, so concurrent writes start a new one). */
-  async function endBatch(): Promise<void> {
-    if (timer) {
-      clearTimeout(timer);
-      timer = null;
-    }
-    const current = batch;
-    if (current) {
-      batch = null;
-      current.stream.end(pending);
-      pending = '';
-    }
-    // Chain before awaiting, so a timer-ended batch and a size-ended one never lose each other's INSERT;
-    // waiting for the prior link keeps at most two INSERTs outstanding (the finishing one and this one).
-    const prior = previous;
-    if (current) previous = prior ? prior.then(() => current.done) : current.done;
-    if (prior) await prior;
-    if (failure) throw failure;
+  function throwIfFailed(): void {
+    if (me.failure) throw me.failure;
   }
 
-  function armTimer(): void {
-    if (timer || settings.flushMs <= 0) return;
-    timer = setTimeout(() => {
-      timer = null;
-      void endBatch().catch((err) => {
-        failure ??= err;
-      });
-    }, settings.flushMs);
-    timer.unref();
+  /** Resolves when `promise` does, or rejects when the run is stopped. */
+  function unlessStopped(promise: Promise<void>): Promise<void> {
+    const signal = settings.signal;
+    if (!signal) return promise;
+    if (signal.aborted) return Promise.reject(new AdhouseError('aborted', 'aborted'));
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(new AdhouseError('aborted', 'aborted'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
   const sink: TableSink = {
     table,
     get written() {
-      return written;
+      return me.written;
     },
     get accepted() {
       return accepted;
     },
     get dirty() {
-      return batch !== null || previous !== null;
+      return me.inFlight.size > 0;
     },
     get skipped() {
       return skipped;
@@ -226,7 +303,7 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
       skipped += n;
     },
     write(row) {
-      if (failure) return Promise.reject(failure);
+      if (me.failure) return Promise.reject(me.failure);
       // The first write of a skipUnchanged sink waits for the stored hashes; every other write of a row
       // that needs no flush returns a settled promise without an async frame (it adds up at a million rows).
       if (options.skipUnchanged && !known) {
@@ -248,17 +325,12 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
             return READY;
           }
         }
-        json = `${json.slice(0, -1)}${json.length > 2 ? ',' : ''}"_hash":"${hash}",${metaSuffix}`;
+        json = `${json.slice(0, -1)}${json.length > 2 ? ',' : ''}"_hash":"${hash}",${metaSuffix}\n`;
       } else {
-        json = `${json.slice(0, -1)}${json.length > 2 ? ',' : ''}${metaSuffix}`;
+        json = `${json.slice(0, -1)}${json.length > 2 ? ',' : ''}${metaSuffix}\n`;
       }
-      batch ??= openBatch();
-      pending += json + '\n';
-      batch.rows++;
       accepted++;
-      if (batch.rows >= settings.batchRows) return endBatch();
-      if (pending.length >= CHUNK_CHARS) return pushPending();
-      return READY;
+      return append(json);
     },
     prefetch() {
       if (!options.skipUnchanged || known || knownLoading) return;
@@ -277,24 +349,35 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
         const keyRow = Object.fromEntries(spec.key.map((k, i) => [k, parts[i]!]));
         if (!match(keyRow)) continue;
         const json = JSON.stringify({ ...keyRow, _deleted: 1 });
-        batch ??= openBatch();
-        pending += `${json.slice(0, -1)},"_hash":"${rowHash(json)}",${metaSuffix}\n`;
         stored.deleted = true;
         marked++;
-        if (pending.length >= CHUNK_CHARS) await pushPending();
+        await append(`${json.slice(0, -1)},"_hash":"${rowHash(json)}",${metaSuffix}\n`, false);
       }
       deleted += marked;
       return marked;
     },
     async flush() {
-      await endBatch();
-      // A timer may end another batch while we wait: wait until the chain stops growing.
-      while (previous) {
-        const waiting = previous;
-        await waiting;
-        if (previous === waiting) previous = null;
+      // Sent at once when only this sink has rows in the open INSERT, or when every sink with rows in it has
+      // asked; otherwise after GROUP_COMMIT_MS, so the others' rows go in the same INSERT.
+      const open = channel.batch;
+      if (open && open.owners.has(me)) {
+        open.flushing.add(me);
+        const linger = settings.groupCommitMs ?? 0;
+        if (open.flushing.size === open.owners.size && linger === 0) void endBatch(channel);
+        else if (open.flushing.size === 1) {
+          if (open.timer) clearTimeout(open.timer);
+          open.timer = setTimeout(
+            () => {
+              if (channel.batch === open) void endBatch(channel);
+            },
+            Math.max(linger, open.owners.size > 1 ? GROUP_COMMIT_MS : 0),
+          );
+          open.timer.unref();
+        }
       }
-      if (failure) throw failure;
+      // Every INSERT holding this sink's rows, including ones a timer or another sink ended meanwhile.
+      while (me.inFlight.size > 0) await unlessStopped(Promise.all([...me.inFlight].map((b) => b.done)).then(() => undefined));
+      throwIfFailed();
     },
   };
   return sink;
