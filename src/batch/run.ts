@@ -17,6 +17,7 @@ import { backoffDelay, sleep } from '../runtime/http.js';
 import type { Logger } from '../runtime/logger.js';
 import { redactString } from '../runtime/redact.js';
 import { runLoader } from '../runtime/run-loader.js';
+import { GROUP_COMMIT_MS } from '../runtime/sink.js';
 import { HEARTBEAT_MS, markRunActive } from '../runtime/runs.js';
 import { resolveWindow, windowDays } from '../runtime/window.js';
 import { facebookAccounts } from '../../loaders/facebook/accounts.js';
@@ -45,12 +46,6 @@ export const JOB_TYPE = 'facebook';
 /** While another run of the source is loading (the scheduler's pass), a step waits 5 s, doubling to 1 min. */
 export const BUSY_WAIT_MS = 5_000;
 const BUSY_WAIT_MAX_MS = 60_000;
-/**
- * How long each account's flushes wait for other accounts' rows of the same tables: their INSERTs (a part
- * each, tens of ms of ClickHouse CPU whatever the size) are shared. Off the accounts' critical path: the
- * next account starts when the previous one's calls are over.
- */
-const GROUP_COMMIT_MS = 500;
 /** The account log's write-behind: the newest versions of changed accounts go out together at most this often. */
 const ACCOUNT_LOG_INTERVAL_MS = 1_000;
 const loader = facebook as unknown as LoaderDefinition;
@@ -356,6 +351,8 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
         params: { steps: steps.map((st) => LOADER_STEP_NAMES[st]), structure: 'full' },
         onStep,
         onLoaderDone,
+        // Each flush waits for other accounts' rows of its tables, so they share INSERTs (a part each, tens of
+        // ms of ClickHouse CPU whatever the size); off the critical path, the next account having started.
         groupCommitMs: GROUP_COMMIT_MS,
         signal: stop.signal,
         log: tapLogger(log, meter.observe),
