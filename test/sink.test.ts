@@ -130,6 +130,32 @@ describe('insert sink', () => {
     expect([e.written, f.written, inserts]).toEqual([1, 1, 4]);
   });
 
+  it('a flush waits for the rows written before it, not for those written after it (they wait for their own)', async () => {
+    // With an hour's flush timer, a flush that also waited for the later row would never return.
+    const sink = createSink(settings({ flushMs: 3_600_000 }));
+    await sink.write({ id: 25_000, date: '2026-01-02', v: 0 });
+    const flushed = sink.flush();
+    await sink.write({ id: 25_001, date: '2026-01-02', v: 1 });
+    await flushed;
+    expect([sink.written, sink.dirty]).toEqual([1, true]);
+    await sink.flush();
+    expect([sink.written, sink.dirty]).toEqual([2, false]);
+  });
+
+  it('a sink with shared: false keeps its rows out of the other sinks\' INSERT', async () => {
+    let inserts = 0;
+    const counting = slowNetwork(wh.client, () => {
+      inserts++;
+      return 0;
+    });
+    const a = createSink(settings({ client: counting }));
+    const b = createSink(settings({ client: counting, shared: false }));
+    await a.write({ id: 26_000, date: '2026-01-02', v: 0 });
+    await b.write({ id: 26_001, date: '2026-01-02', v: 0 });
+    await Promise.all([a.flush(), b.flush()]);
+    expect([a.written, b.written, inserts]).toEqual([1, 1, 2]);
+  });
+
   it('a shared INSERT that ClickHouse rejects fails every sink with rows in it; the next one starts afresh', async () => {
     const a = createSink(settings());
     const b = createSink(settings());

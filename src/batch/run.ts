@@ -324,7 +324,7 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
    * the step it stopped in. One run instead of one per step saves each account a run's bookkeeping (run
    * records, the clash check, the account call and the sinks' lookups).
    */
-  async function runSteps(steps: LoadStep[], a: AccountRecord, onLoaderDone: () => void): Promise<RunOutcome> {
+  async function runSteps(steps: LoadStep[], a: AccountRecord, onLoaderDone: () => void, retry: boolean): Promise<RunOutcome> {
     // Each run gets its own view of the usage fields its log lines carry (call counts are per run).
     const meter = usage.forRun();
     const byLoaderStep = new Map(steps.map((st) => [LOADER_STEP_NAMES[st], st] as const));
@@ -354,6 +354,9 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
         // Each flush waits for other accounts' rows of its tables, so they share INSERTs (a part each, tens of
         // ms of ClickHouse CPU whatever the size); off the critical path, the next account having started.
         groupCommitMs: GROUP_COMMIT_MS,
+        // A retry writes its own INSERTs: rows ClickHouse refuses fail the account that sent them, not again
+        // the accounts whose rows shared its INSERT.
+        privateInserts: retry,
         signal: stop.signal,
         log: tapLogger(log, meter.observe),
       });
@@ -425,11 +428,13 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
     save(a);
     opts.events?.accountStarted?.(a);
     let busyWaits = 0;
+    let retry = false;
     for (;;) {
       const steps = LOAD_STEPS.filter((st) => stepStatus(a, st) !== 'completed' && stepStatus(a, st) !== 'skipped');
       if (steps.length === 0) break;
       await haveTurn();
-      const r = await runSteps(steps, a, giveBack);
+      // A retry that got its turn after a stop does not start a run only to stop it.
+      const r: RunOutcome = stop.signal.aborted ? { ok: false, step: steps[0]!, aborted: true, type: 'unknown', message: 'stopped' } : await runSteps(steps, a, giveBack, retry);
       if (r.ok) break;
       const step = r.step;
       if (r.busy) {
@@ -480,6 +485,7 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
         return;
       }
       a.attempts++;
+      retry = true;
     }
     // A retried account that completed keeps its last error as history; its type is cleared. Its burnout
     // step stays pending until the job's refresh.

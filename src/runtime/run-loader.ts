@@ -53,6 +53,8 @@ export interface RunRequest {
    * batch sync's concurrent accounts then share INSERTs (each costs ClickHouse a part).
    */
   groupCommitMs?: number;
+  /** The run's INSERTs carry only its own rows (SinkSettings.shared false): a retry after a failure. */
+  privateInserts?: boolean;
 }
 
 export interface RunSummary {
@@ -141,7 +143,7 @@ async function runWithClient(
   req.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (req.signal?.aborted) onOuterAbort();
 
-  const sinkBase = { client, runId, version, batchRows: rt.sink.batchRows, flushMs: rt.sink.flushMs, window, signal: controller.signal, groupCommitMs: req.groupCommitMs };
+  const sinkBase = { client, runId, version, batchRows: rt.sink.batchRows, flushMs: rt.sink.flushMs, window, signal: controller.signal, groupCommitMs: req.groupCommitMs, shared: !req.privateInserts };
   const sinks = new Map<string, TableSink>();
   const quarantineSink = createSink({ ...sinkBase, table: 'meta_quarantine', batchRows: 1000 });
   const quarantine = createQuarantine(loader.name, quarantineSink);

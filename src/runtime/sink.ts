@@ -77,6 +77,8 @@ export interface SinkSettings {
    * at once; a shared INSERT always waits up to GROUP_COMMIT_MS for the other sinks.
    */
   groupCommitMs?: number;
+  /** false: this sink's INSERTs carry only its rows (a retry after a shared INSERT failed). Default true. */
+  shared?: boolean;
 }
 
 /** UInt64 (as a decimal string) from the first 8 bytes of SHA-1: stable across runs and processes. */
@@ -170,7 +172,7 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
   const table = sqlIdent(settings.table);
   const stampHash = Boolean(options.hash || options.skipUnchanged);
   const metaSuffix = `"_ver":${settings.version},"_loaded_at":"${utcDateTime(settings.version)}","_run_id":${JSON.stringify(settings.runId)}}`;
-  const channel = channelOf(settings.client, table);
+  const channel: Channel = settings.shared === false ? { batch: null, previous: null } : channelOf(settings.client, table);
   const me: Owner = { written: 0, failure: null, inFlight: new Set() };
 
   let accepted = 0;
@@ -230,6 +232,11 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
         stream.destroy();
       })
       .finally(() => {
+        // Answered: nothing more may join it (ClickHouse answers after the body ends, so this is a guard).
+        if (channel.batch === batch) {
+          channel.batch = null;
+          if (batch.timer) clearTimeout(batch.timer);
+        }
         for (const owner of batch.owners.keys()) owner.inFlight.delete(batch);
       });
     if (settings.flushMs > 0) {
@@ -252,7 +259,7 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
     batch.rows += n;
     batch.owners.set(me, (batch.owners.get(me) ?? 0) + n);
     me.inFlight.add(batch);
-    if (batch.rows >= settings.batchRows) return endBatch(channel).then(throwIfFailed);
+    if (batch.rows >= settings.batchRows) return unlessStopped(endBatch(channel)).then(throwIfFailed);
     if (batch.pending.length >= CHUNK_CHARS) return pushPending(batch);
     return READY;
   }
@@ -262,7 +269,7 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
     const ok = batch.stream.write(batch.pending);
     batch.pending = '';
     // Let the socket take the chunk: a loop of resolved awaits would never reach the I/O phase.
-    if (!ok) await Promise.race([once(batch.stream, 'drain'), batch.done]);
+    if (!ok) await unlessStopped(Promise.race([once(batch.stream, 'drain').then(() => undefined), batch.done]));
     else await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
@@ -375,8 +382,9 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
           open.timer.unref();
         }
       }
-      // Every INSERT holding this sink's rows, including ones a timer or another sink ended meanwhile.
-      while (me.inFlight.size > 0) await unlessStopped(Promise.all([...me.inFlight].map((b) => b.done)).then(() => undefined));
+      // Every INSERT holding this sink's rows so far (ended by this flush, a timer or another sink); not the
+      // ones rows written after this call open, or a flush during a step's writes would wait for them too.
+      await unlessStopped(Promise.all([...me.inFlight].map((b) => b.done)).then(() => undefined));
       throwIfFailed();
     },
   };
