@@ -372,6 +372,27 @@ describe('batch-sync facebook', () => {
     }
   });
 
+  it('a step whose rows fail to store after the next step started: that one goes back to pending, the failed one is named', async () => {
+    const wh6 = await freshWarehouse();
+    try {
+      // Every weekly INSERT is refused (a ranking is not a UInt8); an account's few weekly rows go out in one
+      // INSERT when the step completes, so the refusal arrives while the daily step is already running.
+      await wh6.client.command({ query: 'ALTER TABLE stg_fb_insights_weekly MODIFY COLUMN quality_ranking UInt8' });
+      const env6 = { ...wh6.env, ...sandbox.env, ...FAST, HTTP_BACKOFF_BASE_MS: '1', HTTP_BACKOFF_MAX_MS: '5', FACEBOOK_LOOKBACK_DAYS: '7' };
+      const base = options(env6, wh6, { workers: 1, skip: ['burnout'] });
+      const jobsBefore = sandbox.counters.asyncJobs;
+      const o = await runBatch(await planNewJob({ ...base, limit: 1 }), base);
+      expect(o.job.status).toBe('failed');
+      // Each of the 3 attempts ran the weekly report and, before the refusal stopped it, the daily one.
+      expect(sandbox.counters.asyncJobs - jobsBefore).toBe(6);
+      const [a] = await readAccounts(wh6.client, o.job.job_id);
+      expect(a).toMatchObject({ status: 'failed', error_type: 'unknown', attempts: 3, step_fullsync: 'completed', step_weekly: 'failed', step_daily: 'pending' });
+      expect(a!.last_error).toMatch(/^weekly: .*quality_ranking/);
+    } finally {
+      await wh6.drop();
+    }
+  });
+
   it('--dry-run prints the plan and writes nothing', async () => {
     const wh4 = await freshWarehouse();
     try {
