@@ -7,12 +7,12 @@ import { startSandbox, type FbSandbox } from '../loaders/facebook/sandbox.js';
 import { expectedFbDaily, FB_SANDBOX_ACCOUNTS } from '../loaders/facebook/world.js';
 import { runCli, startCli } from './support/cli.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
+import { FB_FAST as FAST } from './support/facebook.js';
 
 const SEED = 5150;
 const ACCOUNTS = FB_SANDBOX_ACCOUNTS.map((a) => a.id);
 /** The sandbox's clock, fixed: today holds the hours up to now in each account's zone, the same on every read. */
 const NOW = new Date();
-const FAST = { FB_POLL_MS: '1', FB_POLL_MAX_MS: '5', FB_RATE_LIMIT_WAIT_MS: '20', FB_SLOWDOWN_MAX_MS: '5', FACEBOOK_RPS: '2000' };
 /** A few rows per INSERT: accounts long enough to stop one in the middle. */
 const SLOW = { SINK_BATCH_ROWS: '3', SINK_FLUSH_MS: '10000' };
 

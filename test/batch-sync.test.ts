@@ -24,6 +24,7 @@ import { planNewJob, planResume, runBatch, type BatchEvents, type BatchOutcome }
 import { readAccounts, readJob, writeAccounts, writeJob, type AccountRecord } from '../src/batch/store.js';
 import { runCli } from './support/cli.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
+import { FB_FAST as FAST } from './support/facebook.js';
 
 // The real refresh, watched: how often the batch calls it and for which accounts.
 vi.mock('../src/analytics/refresh.js', async (importOriginal) => {
@@ -36,7 +37,6 @@ const SEED = 4242;
 const ACCOUNTS = FB_SANDBOX_ACCOUNTS.map((a) => a.id);
 /** The sandbox's clock, fixed: today holds the hours up to now in each account's zone, the same on every read. */
 const NOW = new Date();
-const FAST = { FB_POLL_MS: '1', FB_POLL_MAX_MS: '5', FB_RATE_LIMIT_WAIT_MS: '20', FB_SLOWDOWN_MAX_MS: '5', FACEBOOK_RPS: '2000' };
 
 function options(env: Record<string, string>, wh: Warehouse, opts: { workers?: number; skip?: BatchStep[]; signal?: AbortSignal; events?: BatchEvents } = {}) {
   return { env, client: wh.client, workers: opts.workers ?? 5, pauseMs: 0, skip: new Set(opts.skip ?? []), signal: opts.signal ?? new AbortController().signal, log: logger('silent'), events: opts.events };

@@ -9,10 +9,10 @@ import { expectedFbDaily } from '../loaders/facebook/world.js';
 import type { LoaderDefinition } from '../src/runtime/contract.js';
 import { runLoader } from '../src/runtime/run-loader.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
+import { FB_FAST as FAST } from './support/facebook.js';
 
 const SEED = 7331;
 const loader = facebook as unknown as LoaderDefinition;
-const FAST = { FB_POLL_MS: '1', FB_POLL_MAX_MS: '5', FB_RATE_LIMIT_WAIT_MS: '20', FB_SLOWDOWN_MAX_MS: '5', FACEBOOK_RPS: '2000' };
 const REVOKED = 'fb-sb-2002';
 // Only business tokens; act_2002's own token is configured as business 9002's (it reads act_2002 only).
 const TOKENS = JSON.stringify({ '9001': 'fb-sb-biz-9001', '9002': REVOKED });

@@ -10,10 +10,10 @@ import { addDays, formatInZone } from '../src/runtime/dates.js';
 import { runLoader } from '../src/runtime/run-loader.js';
 import { expectBalanced } from './support/run-assertions.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
+import { FB_FAST as FAST } from './support/facebook.js';
 
 const SEED = 7331;
 const loader = facebook as unknown as LoaderDefinition;
-const FAST = { FB_POLL_MS: '1', FB_POLL_MAX_MS: '5', FB_RATE_LIMIT_WAIT_MS: '20', FB_SLOWDOWN_MAX_MS: '5', FACEBOOK_RPS: '2000' };
 const ZONES = { act_1001: 'Europe/Moscow', act_2001: 'America/New_York' } as const;
 
 /** Each account's local day and hour now. */

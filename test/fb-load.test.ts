@@ -8,6 +8,7 @@ import type { LoaderDefinition } from '../src/runtime/contract.js';
 import { runLoader } from '../src/runtime/run-loader.js';
 import { expectBalanced } from './support/run-assertions.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
+import { FB_FAST as FAST } from './support/facebook.js';
 
 const SEED = 7331;
 const SINCE = '2026-01-01';
@@ -15,7 +16,6 @@ const UNTIL = '2026-01-28';
 const loader = facebook as unknown as LoaderDefinition;
 const ACCOUNTS = FB_SANDBOX_ACCOUNTS.map((a) => a.id);
 /** Quick polls and waits: the sandbox's jobs finish after five polls whatever the delay. */
-const FAST = { FB_POLL_MS: '1', FB_POLL_MAX_MS: '5', FB_RATE_LIMIT_WAIT_MS: '20', FB_SLOWDOWN_MAX_MS: '5', FACEBOOK_RPS: '2000' };
 
 type DayRow = { account_id: string; date: string; rows: number; spend_cents: number; impressions: number; clicks: number; results: Record<string, number> };
 

@@ -13,10 +13,10 @@ import { runtimeConfig } from '../src/config/runtime.js';
 import { runLoader } from '../src/runtime/run-loader.js';
 import { expectBalanced } from './support/run-assertions.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
+import { FB_FAST as FAST } from './support/facebook.js';
 
 const SEED = 4242;
 const loader = facebook as unknown as LoaderDefinition;
-const FAST = { FB_POLL_MS: '1', FB_POLL_MAX_MS: '5', FB_RATE_LIMIT_WAIT_MS: '20', FB_SLOWDOWN_MAX_MS: '5', FACEBOOK_RPS: '2000' };
 const SINCE = '2026-01-05';
 const UNTIL = '2026-01-11';
 const INSIGHT_TABLES = ['stg_fb_insights_weekly', 'stg_fb_insights_daily', 'stg_fb_insights_hourly'];

@@ -12,11 +12,11 @@ import { addDays, formatInZone, todayIn } from '../src/runtime/dates.js';
 import { runLoader } from '../src/runtime/run-loader.js';
 import { expectBalanced } from './support/run-assertions.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
+import { FB_FAST as FAST } from './support/facebook.js';
 
 const SEED = 7331;
 const loader = facebook as unknown as LoaderDefinition;
 const ACCOUNTS = FB_SANDBOX_ACCOUNTS.map((a) => a.id);
-const FAST = { FB_POLL_MS: '1', FB_POLL_MAX_MS: '5', FB_RATE_LIMIT_WAIT_MS: '20', FB_SLOWDOWN_MAX_MS: '5', FACEBOOK_RPS: '2000' };
 
 /** Per account and week, what the warehouse holds, in the ground truth's shape. */
 async function loadedWeeks(wh: Warehouse, from: string, to: string): Promise<Map<string, FbWeekTruth[]>> {
