@@ -138,21 +138,28 @@ interface Channel {
 }
 
 const channels = new WeakMap<ClickHouseClient, Map<string, Channel>>();
+const newChannel = (): Channel => ({ batch: null, previous: null });
 
 function channelOf(client: ClickHouseClient, table: string): Channel {
   let byTable = channels.get(client);
   if (!byTable) channels.set(client, (byTable = new Map()));
   let channel = byTable.get(table);
-  if (!channel) byTable.set(table, (channel = { batch: null, previous: null }));
+  if (!channel) byTable.set(table, (channel = newChannel()));
   return channel;
+}
+
+/** Takes the batch out of its channel if it is the open one: rows written from now on open a new batch. */
+function detach(channel: Channel, batch: Batch): void {
+  if (channel.batch !== batch) return;
+  channel.batch = null;
+  if (batch.timer) clearTimeout(batch.timer);
 }
 
 /** Ends the channel's open batch (synchronously detached, so concurrent writes start a new one); resolves when the one before it has answered. */
 async function endBatch(channel: Channel): Promise<void> {
   const current = channel.batch;
   if (current) {
-    channel.batch = null;
-    if (current.timer) clearTimeout(current.timer);
+    detach(channel, current);
     current.stream.end(current.pending);
     current.pending = '';
   }
@@ -172,7 +179,7 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
   const table = sqlIdent(settings.table);
   const stampHash = Boolean(options.hash || options.skipUnchanged);
   const metaSuffix = `"_ver":${settings.version},"_loaded_at":"${utcDateTime(settings.version)}","_run_id":${JSON.stringify(settings.runId)}}`;
-  const channel: Channel = settings.shared === false ? { batch: null, previous: null } : channelOf(settings.client, table);
+  const channel: Channel = settings.shared === false ? newChannel() : channelOf(settings.client, table);
   const me: Owner = { written: 0, failure: null, inFlight: new Set() };
 
   let accepted = 0;
@@ -224,19 +231,13 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
       })
       .catch((err: unknown) => {
         // Refused before its body ended (a parse error): later rows go to a new INSERT.
-        if (channel.batch === batch) {
-          channel.batch = null;
-          if (batch.timer) clearTimeout(batch.timer);
-        }
+        detach(channel, batch);
         for (const owner of batch.owners.keys()) owner.failure ??= err;
         stream.destroy();
       })
       .finally(() => {
         // Answered: nothing more may join it (ClickHouse answers after the body ends, so this is a guard).
-        if (channel.batch === batch) {
-          channel.batch = null;
-          if (batch.timer) clearTimeout(batch.timer);
-        }
+        detach(channel, batch);
         for (const owner of batch.owners.keys()) owner.inFlight.delete(batch);
       });
     if (settings.flushMs > 0) {
