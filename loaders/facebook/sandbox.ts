@@ -208,8 +208,12 @@ export interface FbSandbox extends RunningSandbox {
   /** Renames an ad in this sandbox only, stamping its updated_time now (for incremental structure tests). */
   renameAd(adId: string, name: string): void;
   world: FbWorld;
-  /** With `recordCalls`: each call scored against an account, from its arrival to its answer (performance.now() ms). */
-  callLog: Array<{ account: string; arrived: number; answered: number }>;
+  /**
+   * With `recordCalls`: each call scored against an account, from its arrival to its answer (performance.now() ms),
+   * what it asked (`GET account/campaigns`, `POST account/insights`, `GET report run` (a poll), `GET report run/insights`)
+   * and the answer's length in characters.
+   */
+  callLog: Array<{ account: string; arrived: number; answered: number; what: string; bytes: number }>;
 }
 
 export interface FbSandboxOptions extends SandboxOptions {
@@ -347,15 +351,15 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
   /** When each request arrived: its answer goes out latencyMs after that, not before. */
   const arrivedAt = new WeakMap<http.ServerResponse, number>();
   /** The account a request is scored against, for callLog. */
-  const accountOf = new WeakMap<http.ServerResponse, string>();
+  const accountOf = new WeakMap<http.ServerResponse, { account: string; what: string }>();
   const callLog: FbSandbox['callLog'] = [];
   function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
     const text = typeof body === 'string' ? body : JSON.stringify(body);
     const write = () => {
       res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', ...headers });
       res.end(text);
-      const account = accountOf.get(res);
-      if (account) callLog.push({ account, arrived: arrivedAt.get(res) ?? 0, answered: performance.now() });
+      const call = accountOf.get(res);
+      if (call) callLog.push({ ...call, arrived: arrivedAt.get(res) ?? 0, answered: performance.now(), bytes: text.length });
     };
     const wait = latencyMs - (performance.now() - (arrivedAt.get(res) ?? 0));
     if (latencyMs > 0 && wait > 0) setTimeout(write, wait);
@@ -550,7 +554,7 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
     }
     const insights = parts.includes('insights') || Boolean(job);
     if (account) {
-      if (options.recordCalls) accountOf.set(res, account);
+      if (options.recordCalls) accountOf.set(res, { account, what: `${req.method} ${job ? 'report run' : 'account'}${parts.slice(1).map((p) => `/${p}`).join('')}` });
       calls.set(account, [...(calls.get(account) ?? []), Date.now()]);
       callCount.set(account, (callCount.get(account) ?? 0) + 1);
     }
