@@ -128,6 +128,23 @@ describe('insert sink', () => {
     await f.write({ id: 20_401, date: '2026-01-02', v: 0 });
     await Promise.all([eFlushed, f.flush()]);
     expect([e.written, f.written, inserts]).toEqual([1, 1, 4]);
+
+    // groupCommitMs as a function is asked at each flush: an hour while more rows may come, then 0 (the batch
+    // has no account left to start), when a lone flush sends at once instead of waiting out the hour.
+    let linger = 3_600_000;
+    const g = createSink(settings({ client: counting, groupCommitMs: () => linger }));
+    await g.write({ id: 20_500, date: '2026-01-02', v: 0 });
+    const lingering = g.flush();
+    let settledEarly = false;
+    void lingering.then(() => (settledEarly = true));
+    await count('id = 20500'); // a round trip to ClickHouse: the flush is still holding its INSERT open
+    expect([settledEarly, g.dirty]).toEqual([false, true]);
+    linger = 0;
+    await g.write({ id: 20_501, date: '2026-01-02', v: 1 });
+    await g.flush(); // the last flush ends the INSERT both flushes wait for
+    await lingering;
+    expect([g.written, g.dirty, inserts]).toEqual([2, false, 5]);
+    expect(await count('id >= 20500 AND id < 20600')).toBe(2);
   });
 
   it('a flush waits for the rows written before it, not for those written after it (they wait for their own)', async () => {

@@ -302,7 +302,7 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
     writes = writes
       .then(async () => {
         const wait = lastWriteAt + ACCOUNT_LOG_INTERVAL_MS - Date.now();
-        if (wait > 0) await sleep(wait);
+        if (wait > 0) await sleep(wait, finishing.signal).catch(() => undefined);
         const batch = [...unsaved.values()];
         unsaved.clear();
         lastWriteAt = Date.now();
@@ -312,7 +312,10 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
         writeError ??= err;
       });
   };
+  /** Aborted when every account has finished: the last versions are written without waiting the interval. */
+  const finishing = new AbortController();
   const settled = async (): Promise<void> => {
+    finishing.abort();
     await writes;
     if (writeError !== undefined) throw writeError;
   };
@@ -353,7 +356,8 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
         onLoaderDone,
         // Each flush waits for other accounts' rows of its tables, so they share INSERTs (a part each, tens of
         // ms of ClickHouse CPU whatever the size); off the critical path, the next account having started.
-        groupCommitMs: GROUP_COMMIT_MS,
+        // Once no account is left to start, a flush waits only for rows already in its INSERT.
+        groupCommitMs: () => (accountsToStart > 0 ? GROUP_COMMIT_MS : 0),
         // A retry writes its own INSERTs: rows ClickHouse refuses fail the account that sent them, not again
         // the accounts whose rows shared its INSERT.
         privateInserts: retry,
@@ -496,6 +500,8 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
   }
 
   let nextGroup = 0;
+  /** Accounts of the plan not started yet: while there are some, flushes linger for their rows. */
+  let accountsToStart = plan.groups.reduce((n, g) => n + g.accounts.length, 0);
   /** Accounts started, until each has finished (stored its last rows, recorded its run). */
   const accountsFinished: Array<Promise<void>> = [];
   const onFatal = (err: unknown) => {
@@ -521,6 +527,7 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
           }
         }
         ranBefore = true;
+        accountsToStart--;
         accountsFinished.push(runAccount(byId.get(ref.id)!, workerId, turns, turn).catch(onFatal));
       }
       // The worker takes the next group once this one's last account has made its calls.

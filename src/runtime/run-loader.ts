@@ -50,9 +50,10 @@ export interface RunRequest {
   onLoaderDone?(): void;
   /**
    * Sinks' flushes hold their INSERT open this long for other runs' rows (SinkSettings.groupCommitMs): the
-   * batch sync's concurrent accounts then share INSERTs (each costs ClickHouse a part).
+   * batch sync's concurrent accounts then share INSERTs (each costs ClickHouse a part); a function is asked
+   * at each flush.
    */
-  groupCommitMs?: number;
+  groupCommitMs?: number | (() => number);
   /** The run's INSERTs carry only its own rows (SinkSettings.shared false): a retry after a failure. */
   privateInserts?: boolean;
 }

@@ -74,9 +74,10 @@ export interface SinkSettings {
   /**
    * How long a flush holds the INSERT open for other sinks' rows even when this sink is alone in it (the
    * batch sync, whose accounts' flushes are off their critical path). Default 0: a lone sink's flush sends
-   * at once; a shared INSERT always waits up to GROUP_COMMIT_MS for the other sinks.
+   * at once; a shared INSERT always waits up to GROUP_COMMIT_MS for the other sinks. A function is asked at
+   * each flush (the batch stops lingering once no account is left to start).
    */
-  groupCommitMs?: number;
+  groupCommitMs?: number | (() => number);
   /** false: this sink's INSERTs carry only its rows (a retry after a shared INSERT failed). Default true. */
   shared?: boolean;
 }
@@ -370,7 +371,7 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
       const open = channel.batch;
       if (open && open.owners.has(me)) {
         open.flushing.add(me);
-        const linger = settings.groupCommitMs ?? 0;
+        const linger = typeof settings.groupCommitMs === 'function' ? settings.groupCommitMs() : (settings.groupCommitMs ?? 0);
         if (open.flushing.size === open.owners.size && linger === 0) void endBatch(channel);
         else if (open.flushing.size === 1) {
           if (open.timer) clearTimeout(open.timer);
