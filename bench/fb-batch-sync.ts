@@ -43,7 +43,7 @@ const HEAP_MB = arg('heap', 0);
 const BURNOUT = arg('burnout', 0) === 1;
 /** --profile DIR: the batch-sync process writes a V8 CPU profile there (open it in Chrome DevTools). */
 const PROFILE_DIR = process.argv.includes('--profile') ? process.argv[process.argv.indexOf('--profile') + 1] : undefined;
-/** --calls FILE: writes the sandbox's call log (account, what, arrived, answered, bytes) there as JSON. */
+/** --calls FILE: writes the sandbox's call log (account, what, arrived, answered, chars) there as JSON. */
 const CALLS_FILE = process.argv.includes('--calls') ? process.argv[process.argv.indexOf('--calls') + 1] : undefined;
 const DATABASE = 'adhouse_bench_fb_batch';
 const ADHOUSE_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/bin/adhouse.mjs');
@@ -167,6 +167,7 @@ async function main(): Promise<void> {
  * gaps between them, and the gap from one account's last answer to its business's next account's first call.
  * Answers and gaps are broken down by what was asked (the gap by the call that ends it): answers longer than
  * the latency are the sandbox's own CPU; gaps are the batch's work between an answer and the next call.
+ * "span = answers + gaps" holds because one account's calls are made one at a time (the bound's premise too).
  */
 function timeline(log: FbSandbox['callLog'], accounts: Iterable<SbAccount>, startedAt: number, exitedAt: number): string[] {
   if (log.length === 0) return [];
@@ -190,7 +191,7 @@ function timeline(log: FbSandbox['callLog'], accounts: Iterable<SbAccount>, star
       if (i > 0) add(gapsBy, kind(c.what), Math.max(0, c.arrived - calls[i - 1]!.answered));
     });
     const first = calls[0]!.arrived;
-    const last = Math.max(...calls.map((c) => c.answered));
+    const last = calls.reduce((m, c) => Math.max(m, c.answered), 0);
     spans += last - first;
     spanOf.set(account, { first, last });
   }
@@ -216,7 +217,7 @@ function timeline(log: FbSandbox['callLog'], accounts: Iterable<SbAccount>, star
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const rows = [...answersBy.keys()].sort((a, b) => (gapsBy.get(b)?.ms ?? 0) - (gapsBy.get(a)?.ms ?? 0));
   return [
-    `timeline         start ${s(Math.min(...log.map((c) => c.arrived)) - startedAt)} (spawn to first call), end ${s(exitedAt - Math.max(...log.map((c) => c.answered)))} (last answer to exit)`,
+    `timeline         start ${s(log.reduce((m, c) => Math.min(m, c.arrived), Infinity) - startedAt)} (spawn to first call), end ${s(exitedAt - log.reduce((m, c) => Math.max(m, c.answered), 0))} (last answer to exit)`,
     `per account      ${s(spans / n)} from first call to last answer = answers ${s(total(answersBy) / n)} + gaps ${s(total(gapsBy) / n)}; then ${handovers ? s(handoverMs / handovers) : 'n/a'} to its business's next account's first call`,
     `  by call        calls/account  answer ms  gap before ms  gap ms/account`,
     ...rows.map((k) => {

@@ -136,7 +136,10 @@ describe('insert sink', () => {
     await g.write({ id: 20_500, date: '2026-01-02', v: 0 });
     const lingering = g.flush();
     let settledEarly = false;
-    void lingering.then(() => (settledEarly = true));
+    void lingering.then(
+      () => (settledEarly = true),
+      () => undefined, // a failure is seen by the await below
+    );
     await count('id = 20500'); // a round trip to ClickHouse: the flush is still holding its INSERT open
     expect([settledEarly, g.dirty]).toEqual([false, true]);
     linger = 0;

@@ -213,7 +213,7 @@ export interface FbSandbox extends RunningSandbox {
    * what it asked (`GET account/campaigns`, `POST account/insights`, `GET report run` (a poll), `GET report run/insights`)
    * and the answer's length in characters.
    */
-  callLog: Array<{ account: string; arrived: number; answered: number; what: string; bytes: number }>;
+  callLog: Array<{ account: string; arrived: number; answered: number; what: string; chars: number }>;
 }
 
 export interface FbSandboxOptions extends SandboxOptions {
@@ -359,7 +359,7 @@ export async function startSandbox(options: FbSandboxOptions): Promise<FbSandbox
       res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', ...headers });
       res.end(text);
       const call = accountOf.get(res);
-      if (call) callLog.push({ ...call, arrived: arrivedAt.get(res) ?? 0, answered: performance.now(), bytes: text.length });
+      if (call) callLog.push({ ...call, arrived: arrivedAt.get(res) ?? 0, answered: performance.now(), chars: text.length });
     };
     const wait = latencyMs - (performance.now() - (arrivedAt.get(res) ?? 0));
     if (latencyMs > 0 && wait > 0) setTimeout(write, wait);

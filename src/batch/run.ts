@@ -289,12 +289,15 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
   // INSERT costs ClickHouse a part, tens of ms): while one INSERT is out, the newest version of each
   // changed account waits, and the next INSERT carries all of them (the workers' changes share parts).
   // All are awaited before the job's final status; a failed one stops the batch.
-  // At most one INSERT per ACCOUNT_LOG_INTERVAL_MS: five workers' step changes would otherwise cost a part
-  // each; a kill loses at most that much of the story, which --resume redoes anyway.
+  // At most one INSERT per ACCOUNT_LOG_INTERVAL_MS while accounts run: five workers' step changes would
+  // otherwise cost a part each; a kill loses at most that much of the story, which --resume redoes anyway.
+  // Once every account has finished (settled()), the last versions go at once.
   let writes: Promise<void> = Promise.resolve();
   let writeError: unknown;
   let lastWriteAt = 0;
   const unsaved = new Map<string, AccountRecord>();
+  /** Aborted when every account has finished: the last versions are written without waiting the interval. */
+  const finishing = new AbortController();
   const save = (a: AccountRecord): void => {
     const queued = unsaved.size > 0;
     unsaved.set(a.account_id, { ...a });
@@ -312,8 +315,6 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
         writeError ??= err;
       });
   };
-  /** Aborted when every account has finished: the last versions are written without waiting the interval. */
-  const finishing = new AbortController();
   const settled = async (): Promise<void> => {
     finishing.abort();
     await writes;
