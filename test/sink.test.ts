@@ -148,6 +148,18 @@ describe('insert sink', () => {
     await lingering;
     expect([g.written, g.dirty, inserts]).toEqual([2, false, 5]);
     expect(await count('id >= 20500 AND id < 20600')).toBe(2);
+
+    // Two sinks sharing the INSERT: the first flushed while an hour's linger held; when the other flushes
+    // after the linger went to 0, every owner has asked and the INSERT goes at once.
+    linger = 3_600_000;
+    const h = createSink(settings({ client: counting, groupCommitMs: () => linger }));
+    const k = createSink(settings({ client: counting, groupCommitMs: () => linger }));
+    await h.write({ id: 20_600, date: '2026-01-02', v: 0 });
+    await k.write({ id: 20_601, date: '2026-01-02', v: 0 });
+    const hFlushed = h.flush();
+    linger = 0;
+    await Promise.all([hFlushed, k.flush()]);
+    expect([h.written, k.written, inserts]).toEqual([1, 1, 6]);
   });
 
   it('a flush waits for the rows written before it, not for those written after it (they wait for their own)', async () => {
