@@ -1,5 +1,6 @@
 // Runs one loader once: window, run record, context, heartbeat, final accounting, cursor.
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { connect, type ClickHouseClient } from '../clickhouse/client.js';
@@ -140,6 +141,8 @@ async function runWithClient(
   log.info({ runId, since: window.since, until: window.until, account: req.account }, `${loader.name}: loading ${window.since}..${window.until}`);
 
   const controller = new AbortController();
+  // Every pending flush and wait of the run's sinks listens to it until it settles: tens at once are normal.
+  setMaxListeners(100, controller.signal);
   const onOuterAbort = () => controller.abort(req.signal?.reason ?? 'aborted');
   req.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (req.signal?.aborted) onOuterAbort();
