@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { defineLoader, type LoaderContext } from '../src/runtime/contract.js';
 import { AdhouseError } from '../src/runtime/errors.js';
 import { runLoader } from '../src/runtime/run-loader.js';
-import { markRunActive, newRunRecord, runIsDead, writeRun } from '../src/runtime/runs.js';
+import { groupedRunWriter, markRunActive, newRunRecord, runIsDead, writeRun } from '../src/runtime/runs.js';
+import type { ClickHouseClient } from '../src/clickhouse/client.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
 
 const config = z.object({ FAKE_TOKEN: z.string().default('') });
@@ -229,6 +230,34 @@ describe('runLoader', () => {
     expect(most).toBe(1);
     const left = await wh.query<{ c: string }>(`SELECT count() AS c FROM (SELECT run_id, argMax(status, _ver) AS s FROM meta_job_runs WHERE source = 'fake_source' GROUP BY run_id) WHERE s = 'running'`);
     expect(left[0]!.c).toBe('0');
+  });
+
+  it('groups run records written close together into one INSERT; a linger of 0 sends what waits at once', async () => {
+    let inserts = 0;
+    const counting = new Proxy(wh.client, {
+      get(target, prop, receiver) {
+        if (prop !== 'insert') return Reflect.get(target, prop, receiver);
+        return (params: Parameters<ClickHouseClient['insert']>[0]) => {
+          inserts++;
+          return target.insert(params);
+        };
+      },
+    });
+    let linger = 3_600_000;
+    const writer = groupedRunWriter(counting, () => linger);
+    const finished = (id: string) => ({
+      ...newRunRecord({ run_id: id, source: 'fake_grouped', kind: 'load', window_since: '2026-05-01', window_until: '2026-05-01', account: id, backfill_id: '' }, Date.now()),
+      status: 'success' as const,
+    });
+    const first = writer.write(finished('grouped-a'));
+    const second = writer.write(finished('grouped-b'));
+    await wh.query('SELECT 1'); // a round trip to the server: the hour's linger still holds both
+    expect(inserts).toBe(0);
+    // The linger is asked at each write: at 0 the third record takes the waiting two with it.
+    linger = 0;
+    await Promise.all([first, second, writer.write(finished('grouped-c'))]);
+    expect(inserts).toBe(1);
+    for (const id of ['grouped-a', 'grouped-b', 'grouped-c']) expect((await runs(id))[0]!.status).toBe('success');
   });
 
   it('flags a loader whose row accounting does not reconcile', async () => {

@@ -18,7 +18,7 @@ import type { Logger } from '../runtime/logger.js';
 import { redactString } from '../runtime/redact.js';
 import { runLoader } from '../runtime/run-loader.js';
 import { GROUP_COMMIT_MS } from '../runtime/sink.js';
-import { HEARTBEAT_MS, markRunActive } from '../runtime/runs.js';
+import { groupedRunWriter, HEARTBEAT_MS, markRunActive } from '../runtime/runs.js';
 import { resolveWindow, windowDays } from '../runtime/window.js';
 import { facebookAccounts } from '../../loaders/facebook/accounts.js';
 import facebook from '../../loaders/facebook/index.js';
@@ -358,7 +358,8 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
         // Each flush waits for other accounts' rows of its tables, so they share INSERTs (a part each, tens of
         // ms of ClickHouse CPU whatever the size); off the critical path, the next account having started.
         // Once no account is left to start, a flush waits only for rows already in its INSERT.
-        groupCommitMs: () => (accountsToStart > 0 ? GROUP_COMMIT_MS : 0),
+        groupCommitMs: lingerMs,
+        finalRecords,
         // A retry writes its own INSERTs: rows ClickHouse refuses fail the account that sent them, not again
         // the accounts whose rows shared its INSERT.
         privateInserts: retry,
@@ -503,6 +504,9 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
   let nextGroup = 0;
   /** Accounts of the plan not started yet: while there are some, flushes linger for their rows. */
   let accountsToStart = plan.groups.reduce((n, g) => n + g.accounts.length, 0);
+  const lingerMs = () => (accountsToStart > 0 ? GROUP_COMMIT_MS : 0);
+  // The runs' final records share INSERTs too (each a part, 21 columns): written after the turn went on.
+  const finalRecords = groupedRunWriter(client, lingerMs);
   /** Accounts started, until each has finished (stored its last rows, recorded its run). */
   const accountsFinished: Array<Promise<void>> = [];
   const onFatal = (err: unknown) => {

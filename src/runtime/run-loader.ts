@@ -18,7 +18,7 @@ import { logger as sharedLogger, type Logger } from './logger.js';
 import { createProgress, silentProgress } from './progress.js';
 import { createQuarantine } from './quarantine.js';
 import { redactString } from './redact.js';
-import { HEARTBEAT_MS, latestRuns, markRunActive, newRunRecord, nextVersion, runIsDead, settleStaleRuns, writeRun, type RunRecord, type RunStatus } from './runs.js';
+import { HEARTBEAT_MS, latestRuns, markRunActive, newRunRecord, nextVersion, runIsDead, settleStaleRuns, writeRun, type RunRecord, type RunRecordWriter, type RunStatus } from './runs.js';
 import { createSink, type SinkOptions, type TableSink } from './sink.js';
 import { resolveWindow } from './window.js';
 
@@ -57,6 +57,8 @@ export interface RunRequest {
   groupCommitMs?: number | (() => number);
   /** The run's INSERTs carry only its own rows (SinkSettings.shared false): a retry after a failure. */
   privateInserts?: boolean;
+  /** Writes the run's final record (default: an INSERT of its own); the batch sync groups its runs' records. */
+  finalRecords?: RunRecordWriter;
 }
 
 export interface RunSummary {
@@ -266,7 +268,7 @@ async function runWithClient(
 
   const c = counts();
   const finished = { ...record, ...c, status, finished_at: utcDateTime(), heartbeat_at: utcDateTime(), error_class: errorClass ?? '', error_message: errorMessage ?? '' } satisfies RunRecord;
-  await writeRun(client, finished);
+  await (req.finalRecords ? req.finalRecords.write(finished) : writeRun(client, finished));
   if (status === 'success' && !window.explicit) await writeCursor(client, loader.name, req.account ?? '', window.until, runId);
 
   const tables: Record<string, number> = {};
