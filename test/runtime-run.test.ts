@@ -258,6 +258,28 @@ describe('runLoader', () => {
     await Promise.all([first, second, writer.write(finished('grouped-c'))]);
     expect(inserts).toBe(1);
     for (const id of ['grouped-a', 'grouped-b', 'grouped-c']) expect((await runs(id))[0]!.status).toBe('success');
+
+    // A short linger: its timer sends the records written meanwhile in one INSERT.
+    linger = 50;
+    await Promise.all([writer.write(finished('grouped-d')), writer.write(finished('grouped-e'))]);
+    expect(inserts).toBe(2);
+    for (const id of ['grouped-d', 'grouped-e']) expect((await runs(id))[0]!.status).toBe('success');
+
+    // A shared INSERT that fails (here: refused for carrying two records) fails no run: each record is
+    // written again on its own.
+    const refusing = new Proxy(wh.client, {
+      get(target, prop, receiver) {
+        if (prop !== 'insert') return Reflect.get(target, prop, receiver);
+        return (params: Parameters<ClickHouseClient['insert']>[0]) => {
+          inserts++;
+          return (params.values as unknown[]).length > 1 ? Promise.reject(new Error('refused')) : target.insert(params);
+        };
+      },
+    });
+    const retrying = groupedRunWriter(refusing, () => 50);
+    await Promise.all([retrying.write(finished('grouped-f')), retrying.write(finished('grouped-g'))]);
+    expect(inserts).toBe(5);
+    for (const id of ['grouped-f', 'grouped-g']) expect((await runs(id))[0]!.status).toBe('success');
   });
 
   it('flags a loader whose row accounting does not reconcile', async () => {

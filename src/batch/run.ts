@@ -357,7 +357,7 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
         onLoaderDone,
         // Each flush waits for other accounts' rows of its tables, so they share INSERTs (a part each, tens of
         // ms of ClickHouse CPU whatever the size); off the critical path, the next account having started.
-        // Once no account is left to start, a flush waits only for rows already in its INSERT.
+        // Once no account is left to start (or the job stops), a flush waits only for rows already in its INSERT.
         groupCommitMs: lingerMs,
         finalRecords,
         // A retry writes its own INSERTs: rows ClickHouse refuses fail the account that sent them, not again
@@ -504,7 +504,8 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
   let nextGroup = 0;
   /** Accounts of the plan not started yet: while there are some, flushes linger for their rows. */
   let accountsToStart = plan.groups.reduce((n, g) => n + g.accounts.length, 0);
-  const lingerMs = () => (accountsToStart > 0 ? GROUP_COMMIT_MS : 0);
+  // After a stop nothing is worth waiting for: what is left to store goes at once.
+  const lingerMs = () => (accountsToStart > 0 && !stop.signal.aborted ? GROUP_COMMIT_MS : 0);
   // The runs' final records share INSERTs too (each a part, 21 columns): written after the turn went on.
   const finalRecords = groupedRunWriter(client, lingerMs);
   /** Accounts started, until each has finished (stored its last rows, recorded its run). */

@@ -61,7 +61,8 @@ export interface RunRecordWriter {
  * Run records written within `lingerMs()` of each other go in one INSERT (each is a part: tens of ms of
  * ClickHouse CPU whatever its size). For records off the critical path: the batch sync's final records,
  * whose accounts have handed their turn on. `lingerMs()` is asked at each write; 0 sends what waits at once.
- * Each write resolves when its INSERT is stored, or rejects with its error.
+ * Each write resolves when its record is stored, or rejects with its error (after a failed shared INSERT,
+ * each record is tried once more alone).
  */
 export function groupedRunWriter(client: ClickHouseClient, lingerMs: () => number): RunRecordWriter {
   let waiting: Array<{ row: RunRecord & { _ver: number }; done: { resolve: () => void; reject: (err: unknown) => void } }> = [];
@@ -72,9 +73,11 @@ export function groupedRunWriter(client: ClickHouseClient, lingerMs: () => numbe
     const batch = waiting;
     waiting = [];
     if (batch.length === 0) return;
-    client.insert({ table: 'meta_job_runs', values: batch.map((w) => w.row), format: 'JSONEachRow' }).then(
+    const insert = (rows: Array<(typeof batch)[number]['row']>) => client.insert({ table: 'meta_job_runs', values: rows, format: 'JSONEachRow' });
+    insert(batch.map((w) => w.row)).then(
       () => batch.forEach((w) => w.done.resolve()),
-      (err: unknown) => batch.forEach((w) => w.done.reject(err)),
+      // One refused or lost INSERT must not fail every run in it: each record is tried again on its own.
+      () => batch.forEach((w) => insert([w.row]).then(w.done.resolve, w.done.reject)),
     );
   };
   return {
