@@ -13,7 +13,7 @@ import type { LoaderContext, LoaderDefinition, RunWindow } from './contract.js';
 import { readCursor, writeCursor } from './cursor.js';
 import { todayIn, utcDateTime } from './dates.js';
 import { AdhouseError, errorClassOf, SourceBusyError, type ErrorClass } from './errors.js';
-import { createHttpClient } from './http.js';
+import { createHttpClient, sleep } from './http.js';
 import { logger as sharedLogger, type Logger } from './logger.js';
 import { createProgress, silentProgress } from './progress.js';
 import { createQuarantine } from './quarantine.js';
@@ -21,6 +21,10 @@ import { redactString } from './redact.js';
 import { HEARTBEAT_MS, latestRuns, markRunActive, newRunRecord, nextVersion, runIsDead, settleStaleRuns, writeRun, type RunRecord, type RunRecordWriter, type RunStatus } from './runs.js';
 import { createSink, type SinkOptions, type TableSink } from './sink.js';
 import { resolveWindow } from './window.js';
+
+/** A run that yielded to a run claimed at the same moment claims once more after 100–500 ms (random). */
+const CLAIM_RETRY_MIN_MS = 100;
+const CLAIM_RETRY_JITTER_MS = 400;
 
 export interface RunRequest {
   env?: Env;
@@ -121,24 +125,34 @@ async function runWithClient(
   const cursor = req.since || req.until ? null : await readCursor(client, loader.name, req.account ?? '');
   const window = resolveWindow(req, { lookbackDays: req.lookbackDays ?? settings.lookbackDays, includeToday: loader.includeToday, initialDays: loader.initialDays }, todayIn(rt.reportingTz), cursor);
 
-  const version = nextVersion();
-  const runId = randomUUID();
-  const record: RunRecord = newRunRecord(
-    { run_id: runId, source: loader.name, kind: req.kind ?? 'load', window_since: window.since, window_until: window.until, account: req.account ?? '', backfill_id: req.backfillId ?? '' },
-    version,
-  );
-  // Active before the record exists: a concurrent run of this process must never take it for a dead one.
-  markRunActive(runId, true);
-  await writeRun(client, record);
   // Claim, then look again: two runs that passed the check above at the same moment both see each other's
-  // claim (or the later one sees the earlier), and a run that sees a rival yields. Both yielding is possible
-  // and harmless (the next schedule tick runs); both loading is not.
-  const rival = (await latestRuns(client, loader.name, 200)).find((r) => r.run_id !== runId && r.status === 'running' && !runIsDead(r) && clashes(r));
-  if (rival) {
-    markRunActive(runId, false);
-    await writeRun(client, { ...record, status: 'interrupted', finished_at: utcDateTime(), error_class: 'config', error_message: `yielded to run ${rival.run_id}, started at the same moment` });
-    throw alreadyLoading(rival);
+  // claim (or the later one sees the earlier), and a run that sees a rival yields. Both loading is never
+  // possible; both yielding is, so a run that yielded claims once more after a random pause (the same
+  // claim-then-check): the first of the two to come back sees the other's claim withdrawn and loads.
+  const claim = async (): Promise<{ version: number; record: RunRecord; rival?: RunRecord }> => {
+    const version = nextVersion();
+    const record: RunRecord = newRunRecord(
+      { run_id: randomUUID(), source: loader.name, kind: req.kind ?? 'load', window_since: window.since, window_until: window.until, account: req.account ?? '', backfill_id: req.backfillId ?? '' },
+      version,
+    );
+    // Active before the record exists: a concurrent run of this process must never take it for a dead one.
+    markRunActive(record.run_id, true);
+    await writeRun(client, record);
+    const rival = (await latestRuns(client, loader.name, 200)).find((r) => r.run_id !== record.run_id && r.status === 'running' && !runIsDead(r) && clashes(r));
+    if (rival) {
+      markRunActive(record.run_id, false);
+      await writeRun(client, { ...record, status: 'interrupted', finished_at: utcDateTime(), error_class: 'config', error_message: `yielded to run ${rival.run_id}, started at the same moment` });
+    }
+    return { version, record, rival };
+  };
+  let claimed = await claim();
+  if (claimed.rival) {
+    await sleep(CLAIM_RETRY_MIN_MS + Math.random() * CLAIM_RETRY_JITTER_MS, req.signal);
+    claimed = await claim();
   }
+  if (claimed.rival) throw alreadyLoading(claimed.rival);
+  const { version, record } = claimed;
+  const runId = record.run_id;
   const started = Date.now();
   log.info({ runId, since: window.since, until: window.until, account: req.account }, `${loader.name}: loading ${window.since}..${window.until}`);
 
