@@ -234,15 +234,19 @@ describe('runLoader', () => {
 
   it('groups run records written close together into one INSERT; a linger of 0 sends what waits at once', async () => {
     let inserts = 0;
-    const counting = new Proxy(wh.client, {
-      get(target, prop, receiver) {
-        if (prop !== 'insert') return Reflect.get(target, prop, receiver);
-        return (params: Parameters<ClickHouseClient['insert']>[0]) => {
-          inserts++;
-          return target.insert(params);
-        };
-      },
-    });
+    /** wh.client whose INSERTs are counted and go through `through` (default: sent as they are). */
+    type InsertParams = Parameters<ClickHouseClient['insert']>[0];
+    const counted = (through: (params: InsertParams) => ReturnType<ClickHouseClient['insert']> = (params) => wh.client.insert(params)) =>
+      new Proxy(wh.client, {
+        get(target, prop, receiver) {
+          if (prop !== 'insert') return Reflect.get(target, prop, receiver);
+          return (params: InsertParams) => {
+            inserts++;
+            return through(params);
+          };
+        },
+      });
+    const counting = counted();
     let linger = 3_600_000;
     const writer = groupedRunWriter(counting, () => linger);
     const finished = (id: string) => ({
@@ -267,15 +271,7 @@ describe('runLoader', () => {
 
     // A shared INSERT that fails (here: refused for carrying two records) fails no run: each record is
     // written again on its own.
-    const refusing = new Proxy(wh.client, {
-      get(target, prop, receiver) {
-        if (prop !== 'insert') return Reflect.get(target, prop, receiver);
-        return (params: Parameters<ClickHouseClient['insert']>[0]) => {
-          inserts++;
-          return (params.values as unknown[]).length > 1 ? Promise.reject(new Error('refused')) : target.insert(params);
-        };
-      },
-    });
+    const refusing = counted((params) => ((params.values as unknown[]).length > 1 ? Promise.reject(new Error('refused')) : wh.client.insert(params)));
     const retrying = groupedRunWriter(refusing, () => 50);
     await Promise.all([retrying.write(finished('grouped-f')), retrying.write(finished('grouped-g'))]);
     expect(inserts).toBe(5);

@@ -21,6 +21,18 @@ function slowNetwork(client: ClickHouseClient, delayMs: (n: number) => number): 
   });
 }
 
+/** A client that counts the INSERTs it sends (its exec calls). */
+function countingInserts(client: ClickHouseClient): { client: ClickHouseClient; inserts: () => number } {
+  let n = 0;
+  return {
+    client: slowNetwork(client, () => {
+      n++;
+      return 0;
+    }),
+    inserts: () => n,
+  };
+}
+
 describe('insert sink', () => {
   let wh: Warehouse;
   let version = 1;
@@ -90,11 +102,7 @@ describe('insert sink', () => {
   });
 
   it('concurrent sinks of one client and table share INSERTs (group commit), each counting its own rows', async () => {
-    let inserts = 0;
-    const counting = slowNetwork(wh.client, () => {
-      inserts++;
-      return 0;
-    });
+    const { client: counting, inserts } = countingInserts(wh.client);
     const a = createSink(settings({ client: counting }));
     const b = createSink(settings({ client: counting }));
     for (let i = 0; i < 3; i++) {
@@ -103,7 +111,7 @@ describe('insert sink', () => {
     }
     expect([a.dirty, b.dirty]).toEqual([true, true]);
     await Promise.all([a.flush(), b.flush()]);
-    expect(inserts).toBe(1);
+    expect(inserts()).toBe(1);
     expect([a.written, b.written, a.dirty, b.dirty]).toEqual([3, 3, false, false]);
     expect(await count('id >= 20000 AND id < 20200')).toBe(6);
 
@@ -117,7 +125,7 @@ describe('insert sink', () => {
     expect([c.written, d.written, d.dirty]).toEqual([1, 1, false]);
     await d.write({ id: 20_301, date: '2026-01-02', v: 1 });
     await d.flush();
-    expect([d.written, inserts]).toEqual([2, 3]);
+    expect([d.written, inserts()]).toEqual([2, 3]);
     expect(await count('id >= 20200 AND id < 20400')).toBe(3);
 
     // With groupCommitMs (the batch sync) a lone sink's flush holds the INSERT open for rows that come after.
@@ -127,7 +135,7 @@ describe('insert sink', () => {
     const eFlushed = e.flush();
     await f.write({ id: 20_401, date: '2026-01-02', v: 0 });
     await Promise.all([eFlushed, f.flush()]);
-    expect([e.written, f.written, inserts]).toEqual([1, 1, 4]);
+    expect([e.written, f.written, inserts()]).toEqual([1, 1, 4]);
 
     // groupCommitMs as a function is asked at each flush: an hour while more rows may come, then 0 (the batch
     // has no account left to start), when a lone flush sends at once instead of waiting out the hour.
@@ -146,7 +154,7 @@ describe('insert sink', () => {
     await g.write({ id: 20_501, date: '2026-01-02', v: 1 });
     await g.flush(); // the last flush ends the INSERT both flushes wait for
     await lingering;
-    expect([g.written, g.dirty, inserts]).toEqual([2, false, 5]);
+    expect([g.written, g.dirty, inserts()]).toEqual([2, false, 5]);
     expect(await count('id >= 20500 AND id < 20600')).toBe(2);
 
     // Two sinks sharing the INSERT: the first flushed while an hour's linger held; when the other flushes
@@ -159,7 +167,7 @@ describe('insert sink', () => {
     const hFlushed = h.flush();
     linger = 0;
     await Promise.all([hFlushed, k.flush()]);
-    expect([h.written, k.written, inserts]).toEqual([1, 1, 6]);
+    expect([h.written, k.written, inserts()]).toEqual([1, 1, 6]);
   });
 
   it('a flush waits for the rows written before it, not for those written after it (they wait for their own)', async () => {
@@ -175,17 +183,13 @@ describe('insert sink', () => {
   });
 
   it('a sink with shared: false keeps its rows out of the other sinks\' INSERT', async () => {
-    let inserts = 0;
-    const counting = slowNetwork(wh.client, () => {
-      inserts++;
-      return 0;
-    });
+    const { client: counting, inserts } = countingInserts(wh.client);
     const a = createSink(settings({ client: counting }));
     const b = createSink(settings({ client: counting, shared: false }));
     await a.write({ id: 26_000, date: '2026-01-02', v: 0 });
     await b.write({ id: 26_001, date: '2026-01-02', v: 0 });
     await Promise.all([a.flush(), b.flush()]);
-    expect([a.written, b.written, inserts]).toEqual([1, 1, 2]);
+    expect([a.written, b.written, inserts()]).toEqual([1, 1, 2]);
   });
 
   it('a shared INSERT that ClickHouse rejects fails every sink with rows in it; the next one starts afresh', async () => {
