@@ -1,10 +1,7 @@
 // v_fb_daily_results against hand-made fixtures: the result family by the ad set's optimization goal,
 // first matching action type wins, overlapping purchase types never summed, CPR only when results > 0.
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readSqlFiles, renderViewSql, splitStatements, SQL_DIR } from '../src/clickhouse/migrate.js';
-import { viewVars } from '../src/config/views.js';
+import { chdbSchema, runChdb } from './support/chdb.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
 
 interface Insight {
@@ -157,22 +154,18 @@ describe('v_fb_daily_results', () => {
   });
 
   it('answers the same on a current ClickHouse (chDB)', async () => {
-    const migrations = readSqlFiles(path.join(SQL_DIR, 'migrations')).flatMap((f) => splitStatements(f.text));
-    const views = readSqlFiles(path.join(SQL_DIR, 'views')).flatMap((f) => splitStatements(renderViewSql(f.text, viewVars({}), f.name)));
+    const { setup, migrations, views } = chdbSchema();
     const insert = (table: string, values: Array<Record<string, unknown>>) => `INSERT INTO ${table} FORMAT JSONEachRow\n${values.map((v) => JSON.stringify(v)).join('\n')}`;
     const statements = [
-      'CREATE DATABASE compat',
-      'USE compat',
-      "CREATE TABLE IF NOT EXISTS meta_schema_migrations (name String, checksum String, applied_at DateTime('UTC')) ENGINE = MergeTree ORDER BY name",
+      ...setup,
       ...migrations,
       ...views,
       insert('stg_fb_adsets', ADSET_ROWS),
       insert('stg_fb_insights_daily', insights),
       VIEW_QUERY,
     ];
-    const py = spawnSync('python3', [path.join(__dirname, 'compat', 'chdb_run.py')], { input: JSON.stringify(statements), encoding: 'utf8', maxBuffer: 64 << 20 });
-    expect(py.status, py.stderr).toBe(0);
-    const results = JSON.parse(py.stdout) as Array<{ rows?: Array<Record<string, unknown>>; error?: string }>;
+    const { status, stderr, results } = runChdb(statements);
+    expect(status, stderr).toBe(0);
     expect(results.map((r, i) => (r.error ? `${statements[i]!.slice(0, 100)} -> ${r.error}` : null)).filter(Boolean)).toEqual([]);
     const num = (v: unknown) => (v === null ? null : typeof v === 'string' && /^-?[\d.]+$/.test(v) ? Number(v) : v);
     const norm = (list: Array<Record<string, unknown>>) =>

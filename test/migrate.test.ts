@@ -106,6 +106,9 @@ describe('splitStatements', () => {
   it('finds the view a statement creates', () => {
     expect(viewName('CREATE VIEW IF NOT EXISTS db.v_x AS SELECT 1')).toBe('v_x');
     expect(viewName('CREATE TABLE t (x UInt8) ENGINE = Log')).toBeNull();
+    // A Merge table stores nothing: re-created like a view. Any other table is left alone.
+    expect(viewName("CREATE TABLE m (x UInt8) ENGINE = Merge('db', '^v_')")).toBe('m');
+    expect(viewName('CREATE TABLE t (x UInt8) ENGINE = MergeTree ORDER BY x')).toBeNull();
   });
 });
 

@@ -8,7 +8,7 @@ import type { ClickHouseConfig } from '../config/clickhouse.js';
 import { AdhouseError } from '../runtime/errors.js';
 import { utcDateTime } from '../runtime/dates.js';
 import { connect, queryRows, type ClickHouseClient } from './client.js';
-import { sqlIdent } from './literal.js';
+import { sqlIdent, sqlString } from './literal.js';
 import type { Env } from '../config/env.js';
 import { viewVars } from '../config/views.js';
 
@@ -75,7 +75,10 @@ export function splitStatements(sql: string): string[] {
 
 /** The view a statement creates, so the runner can drop it first. */
 export function viewName(statement: string): string | null {
-  const m = /^\s*CREATE\s+(?:MATERIALIZED\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:[A-Za-z_][A-Za-z0-9_]*\.)?([A-Za-z_][A-Za-z0-9_]*)/i.exec(statement);
+  const m =
+    /^\s*CREATE\s+(?:MATERIALIZED\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:[A-Za-z_][A-Za-z0-9_]*\.)?([A-Za-z_][A-Za-z0-9_]*)/i.exec(statement) ??
+    // A Merge table stores nothing (it reads other tables), so it is re-created like a view.
+    /^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:[A-Za-z_][A-Za-z0-9_]*\.)?([A-Za-z_][A-Za-z0-9_]*)[^;]*\bENGINE\s*=\s*Merge\s*\(/i.exec(statement);
   return m ? m[1]! : null;
 }
 
@@ -160,7 +163,9 @@ export function renderViewSql(text: string, vars: Readonly<Record<string, string
 export async function migrate(ch: ClickHouseConfig, opts: { sqlDir?: string; say?: (line: string) => void; env?: Env } = {}): Promise<MigrateResult> {
   const sqlDir = opts.sqlDir ?? SQL_DIR;
   const say = opts.say ?? (() => {});
-  const vars = viewVars(opts.env);
+  // DATABASE: the views that read system tables name their own database (a view's tables are its database's,
+  // but currentDatabase() is the caller's).
+  const vars = { ...viewVars(opts.env), DATABASE: sqlString(ch.database) };
   const admin = connect(ch, { database: null });
   try {
     await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${sqlIdent(ch.database)}` });
