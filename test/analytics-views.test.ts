@@ -176,9 +176,9 @@ describe('analytics views on a hand-built fixture', () => {
     const t2 = new Date('2026-03-10T09:00:00Z');
     const expected = expectedAnomalies();
     const act2 = expected.filter((r) => r.account_id === 'act_2').length;
-    expect(await refreshAnalytics(wh.client, { accountIds: ['act_2'], detectedAt: t1 })).toEqual({ anomalies: act2, burnout: 1 });
-    expect(await refreshAnalytics(wh.client, { detectedAt: t2 })).toEqual({ anomalies: expected.length - act2, burnout: 1 });
-    expect(await refreshAnalytics(wh.client, { detectedAt: new Date('2026-03-10T10:00:00Z') })).toEqual({ anomalies: 0, burnout: 0 });
+    expect(await refreshAnalytics(wh.client, { accountIds: ['act_2'], detectedAt: t1 })).toMatchObject({ anomalies: act2, burnout: 1, computed: true });
+    expect(await refreshAnalytics(wh.client, { detectedAt: t2 })).toMatchObject({ anomalies: expected.length - act2, burnout: 1, computed: false });
+    expect(await refreshAnalytics(wh.client, { detectedAt: new Date('2026-03-10T10:00:00Z') })).toMatchObject({ anomalies: 0, burnout: 0, computed: false });
     const history = await wh.query<Row>(`SELECT toString(detected_at) AS at, account_id, ad_id, toString(week_start) AS week, current_value, trigger_metrics, deviation_week_offsets
       FROM fb_anomaly_history ORDER BY account_id, ad_id, week_start`);
     expect(history.map((r) => `${r.at} ${r.ad_id} ${r.week}`)).toEqual(
@@ -198,7 +198,7 @@ describe('analytics views on a hand-built fixture', () => {
     const ok = await runCli(['analytics', 'refresh', '--account', 'act_1'], wh.env);
     expect(ok.stderr).toMatch(/analytics refresh for act_1: 0 new CPR anomalies, 0 new burnout row\(s\)/);
     expect(ok.code).toBe(0);
-    expect(JSON.parse(ok.stdout)).toEqual({ anomalies: 0, burnout: 0 });
+    expect(JSON.parse(ok.stdout)).toMatchObject({ anomalies: 0, burnout: 0, computed: false });
     const bad = await runCli(['analytics', 'refresh', '--account', 'x1'], wh.env);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--account: expected an ad account id act_<digits>; got "x1"');

@@ -1,10 +1,9 @@
 // The same migrations, fixtures and queries on ClickHouse 18.16 (the test server) and on a current engine
 // (chDB from PyPI): both must accept every statement and give the same answers.
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readSqlFiles, renderViewSql, splitStatements, SQL_DIR } from '../src/clickhouse/migrate.js';
-import { viewVars } from '../src/config/views.js';
+import { readSqlFiles, SQL_DIR } from '../src/clickhouse/migrate.js';
+import { chdbSchema, runChdb } from './support/chdb.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
 
 const FIXTURES = [
@@ -46,17 +45,10 @@ describe('compatibility: ClickHouse 18.16 and a current release (chDB)', () => {
   afterAll(async () => wh.drop());
 
   it('accepts every migration and view and answers the same queries identically', async () => {
-    const migrations = readSqlFiles(path.join(SQL_DIR, 'migrations')).flatMap((f) => splitStatements(f.text).map((sql) => ({ file: f.name, sql })));
-    const views = readSqlFiles(path.join(SQL_DIR, 'views')).flatMap((f) => splitStatements(renderViewSql(f.text, viewVars({}), f.name)).map((sql) => ({ file: f.name, sql })));
-    const setup = [
-      'CREATE DATABASE compat',
-      'USE compat',
-      "CREATE TABLE IF NOT EXISTS meta_schema_migrations (name String, checksum String, applied_at DateTime('UTC')) ENGINE = MergeTree ORDER BY name",
-    ];
-    const statements = [...setup, ...migrations.map((m) => m.sql), ...views.map((v) => v.sql), ...FIXTURES, ...QUERIES];
-    const py = spawnSync('python3', [path.join(__dirname, 'compat', 'chdb_run.py')], { input: JSON.stringify(statements), encoding: 'utf8', maxBuffer: 64 << 20 });
-    expect(py.status, `python3 chdb_run.py failed (is chdb installed? ops/scripts/setup.sh installs it): ${py.stderr}`).toBe(0);
-    const results = JSON.parse(py.stdout) as Array<{ rows?: Array<Record<string, unknown>>; error?: string }>;
+    const { setup, migrations, views } = chdbSchema();
+    const statements = [...setup, ...migrations, ...views, ...FIXTURES, ...QUERIES];
+    const { status, stderr, results } = runChdb(statements);
+    expect(status, `python3 chdb_run.py failed (is chdb installed? ops/scripts/setup.sh installs it): ${stderr}`).toBe(0);
     const failures = results.map((r, i) => (r.error ? `${statements[i]!.slice(0, 120)} -> ${r.error}` : null)).filter(Boolean);
     expect(failures).toEqual([]);
 
@@ -92,13 +84,10 @@ describe('compatibility: the digest reports\' queries', () => {
       });
       await buildReport(recording, definition({ metrics: [...METRICS] }), { period: PERIOD });
       expect(sent.length).toBeGreaterThan(3);
-      const migrations = readSqlFiles(path.join(SQL_DIR, 'migrations')).flatMap((f) => splitStatements(f.text));
-      const views = readSqlFiles(path.join(SQL_DIR, 'views')).flatMap((f) => splitStatements(renderViewSql(f.text, viewVars({}), f.name)));
-      const setup = ['CREATE DATABASE compat', 'USE compat', "CREATE TABLE IF NOT EXISTS meta_schema_migrations (name String, checksum String, applied_at DateTime('UTC')) ENGINE = MergeTree ORDER BY name"];
+      const { setup, migrations, views } = chdbSchema();
       const statements = [...setup, ...migrations, ...views, ...sent];
-      const py = spawnSync('python3', [path.join(__dirname, 'compat', 'chdb_run.py')], { input: JSON.stringify(statements), encoding: 'utf8', maxBuffer: 64 << 20 });
-      expect(py.status, py.stderr).toBe(0);
-      const results = JSON.parse(py.stdout) as Array<{ error?: string }>;
+      const { status, stderr, results } = runChdb(statements);
+      expect(status, stderr).toBe(0);
       const failures = results.map((r, i) => (r.error ? `${statements[i]!.slice(0, 160)} -> ${r.error}` : null)).filter(Boolean);
       expect(failures).toEqual([]);
     } finally {
@@ -137,22 +126,32 @@ describe('compatibility: the analytics views and their refresh', () => {
       ];
       for (const sql of HISTORY) old.push(await wh.query<Record<string, unknown>>(sql));
 
-      const migrations = readSqlFiles(path.join(SQL_DIR, 'migrations')).flatMap((f) => splitStatements(f.text));
-      const views = readSqlFiles(path.join(SQL_DIR, 'views')).flatMap((f) => splitStatements(renderViewSql(f.text, viewVars({}), f.name)));
-      const setup = ['CREATE DATABASE compat', 'USE compat', "CREATE TABLE IF NOT EXISTS meta_schema_migrations (name String, checksum String, applied_at DateTime('UTC')) ENGINE = MergeTree ORDER BY name"];
+      // Then the stored copy on chDB: the replayed refresh wrote generation G with 18.16's fingerprint, which
+      // chDB's tables do not have; a state with chDB's own fingerprint makes chDB serve G, and the views must
+      // give the same rows again.
+      const generation = /INSERT INTO fb_analytics_store_state[^]*?VALUES \((\d+),/.exec(sent.join('\n'))?.[1];
+      expect(generation).toBeDefined();
+      const serve = [
+        `INSERT INTO fb_analytics_store_state SELECT ${generation}, fingerprint, today(), now() FROM int_fb_analytics_fingerprint`,
+        'SELECT toString(generation) AS generation, stored FROM int_fb_analytics_store_gate',
+      ];
+      const { setup, migrations, views } = chdbSchema();
       const queries = [...ANALYTICS_QUERIES, ...HISTORY];
-      const statements = [...setup, ...migrations, ...views, ...fixture, ...ANALYTICS_QUERIES, ...sent, ...HISTORY];
-      const py = spawnSync('python3', [path.join(__dirname, 'compat', 'chdb_run.py')], { input: JSON.stringify(statements), encoding: 'utf8', maxBuffer: 64 << 20 });
-      expect(py.status, py.stderr).toBe(0);
-      const results = JSON.parse(py.stdout) as Array<{ rows?: Array<Record<string, unknown>>; error?: string }>;
+      const statements = [...setup, ...migrations, ...views, ...fixture, ...ANALYTICS_QUERIES, ...sent, ...HISTORY, ...serve, ...ANALYTICS_QUERIES];
+      const { status, stderr, results } = runChdb(statements);
+      expect(status, stderr).toBe(0);
       const failures = results.map((r, i) => (r.error ? `${statements[i]!.slice(0, 160)} -> ${r.error}` : null)).filter(Boolean);
       expect(failures).toEqual([]);
       const viewsAt = setup.length + migrations.length + views.length + fixture.length;
-      const current = [...results.slice(viewsAt, viewsAt + ANALYTICS_QUERIES.length), ...results.slice(statements.length - HISTORY.length)].map((r) => r.rows!);
+      const historyAt = viewsAt + ANALYTICS_QUERIES.length + sent.length;
+      const current = [...results.slice(viewsAt, viewsAt + ANALYTICS_QUERIES.length), ...results.slice(historyAt, historyAt + HISTORY.length)].map((r) => r.rows!);
       queries.forEach((sql, i) => {
         expect(current[i]!.length, sql).toBe(old[i]!.length);
         expect(diff(current[i], old[i]), sql).toEqual([]);
       });
+      expect(results[historyAt + HISTORY.length + 1]!.rows).toEqual([{ generation, stored: 1 }]);
+      const served = results.slice(statements.length - ANALYTICS_QUERIES.length).map((r) => r.rows!);
+      ANALYTICS_QUERIES.forEach((sql, i) => expect(diff(served[i], old[i]), `served: ${sql}`).toEqual([]));
       // The comparison covers real rows: anomalies, burnout, delivery and history are not empty.
       expect(old.map((rows) => rows.length).every((n) => n > 0)).toBe(true);
     } finally {

@@ -2,6 +2,7 @@
 // Upstream surprises and how each is handled: BEHAVIOR.md next to this file.
 import path from 'node:path';
 import { z } from 'zod';
+import { refreshAfterLoad } from '../../src/analytics/refresh.js';
 import { envInt } from '../../src/config/env.js';
 import { addDays, minDay, todayIn } from '../../src/runtime/dates.js';
 import { defineLoader, type LoaderContext } from '../../src/runtime/contract.js';
@@ -98,6 +99,8 @@ export default defineLoader({
   passes: [{ name: 'recent', schedule: '*/15 * * * *', lookbackDays: 2 }],
   includeToday: true,
   initialDays: 28,
+  // The anomaly and burnout views compute live until the stored copy is refreshed for the new rows.
+  afterLoad: refreshAfterLoad,
   rateLimit: { requestsPerSecond: 20, concurrency: 4 },
   config,
   async run(ctx) {

@@ -1,5 +1,5 @@
 -- v_analytics_settings — one row: the thresholds of the analytics views (0031–0037), from dim_settings
--- (newest _ver per key wins; defaults in migrations/0012_analytics.sql and 0013_analytics_maturity.sql). The views read it through scalar
+-- (newest _ver per key wins; defaults in migrations/0012_analytics.sql, and 0013_analytics_maturity.sql). The views read it through scalar
 -- subqueries, so an override takes effect on the next query, without `adhouse migrate`.
 -- Arrays follow the metric order of v_cpr_anomalies (metric_names): spend, impressions, reach, frequency, clicks, ctr,
 -- link_ctr, cpm, cpc, results, cpr, quality_score, engagement_score, conversion_score; and the indicator
@@ -46,3 +46,47 @@ FROM
     FROM dim_settings
     GROUP BY key
 ) AS latest_settings;
+
+-- int_fb_analytics_fingerprint — one row: what v_cpr_anomalies and v_burnout_risk are computed from, as one
+-- string: per table (stg_fb_insights_weekly, stg_fb_adsets, dim_settings) the greatest block number of its
+-- active parts and its definition's time, and the tables' mutations. Every INSERT takes a new, greater block
+-- number (the table's own counter), while a merge keeps the greatest one: so any new row changes the
+-- fingerprint, and merges, which do not change FINAL's rows, do not. A stored copy is current only while
+-- this is what it was computed from (fb_analytics_store_state.fingerprint).
+CREATE VIEW int_fb_analytics_fingerprint AS
+SELECT toString((
+    (SELECT groupArray((table, max_block))
+     FROM
+     (
+         SELECT table, max(max_block_number) AS max_block
+         FROM system.parts
+         WHERE database = {{DATABASE}} AND active AND table IN ('dim_settings', 'stg_fb_adsets', 'stg_fb_insights_weekly')
+         GROUP BY table
+         ORDER BY table
+     )),
+    (SELECT groupArray((name, metadata_modification_time))
+     FROM
+     (
+         SELECT name, metadata_modification_time
+         FROM system.tables
+         WHERE database = {{DATABASE}} AND name IN ('dim_settings', 'stg_fb_adsets', 'stg_fb_insights_weekly')
+         ORDER BY name
+     )),
+    (SELECT (count(), max(create_time))
+     FROM system.mutations
+     WHERE database = {{DATABASE}} AND table IN ('dim_settings', 'stg_fb_adsets', 'stg_fb_insights_weekly'))
+)) AS fingerprint;
+
+-- int_fb_analytics_store_gate — one row: stored = 1 when v_cpr_anomalies and v_burnout_risk serve their stored
+-- copy: the newest refresh's state (fb_analytics_store_state) has the fingerprint the data has now and the day
+-- it is now. The views read it once per query, in the condition on _table that picks which view their Merge
+-- table reads (the stored rows or the computing chain); the other view is neither read nor analysed.
+CREATE VIEW int_fb_analytics_store_gate AS
+SELECT
+    newest.1 AS generation,
+    toUInt8(generation > 0 AND newest.2 = (SELECT fingerprint FROM int_fb_analytics_fingerprint) AND newest.3 = today()) AS stored
+FROM
+(
+    SELECT argMax((generation, fingerprint, day), generation) AS newest
+    FROM fb_analytics_store_state
+) AS newest_state;

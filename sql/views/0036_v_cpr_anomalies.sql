@@ -1,4 +1,4 @@
--- v_cpr_anomalies — grain: ad × week with a CPR spike (anomaly_type 'cpr_spike'). A week is a spike when it
+-- int_fb_cpr_anomalies_computed (v_cpr_anomalies computed; below) — grain: ad × week with a CPR spike (anomaly_type 'cpr_spike'). A week is a spike when it
 -- has matured (week_start + 6 + anomaly.maturity_days < today(): its late conversions have arrived), has
 -- enough results for its family, at least min_baseline_weeks baseline weeks, and
 --   cpr >= cpr_spike_ratio × baseline cpr                      (defaults 1.20 and 2; dim_settings)
@@ -14,7 +14,7 @@
 --   preceding_deviations: (week_offset, week_start, [(metric, value, delta_pct)]) for week 0, -1 and -2
 --       (previous delivered weeks), each against its own baseline, cpr included, same thresholds and order.
 -- platform and account_id lead, so other platforms can feed the same shape later.
-CREATE VIEW v_cpr_anomalies AS
+CREATE VIEW int_fb_cpr_anomalies_computed AS
 SELECT
     'facebook' AS platform, account_id, campaign_id, adset_id, ad_id, ad_name, currency, result_family, week_start,
     'cpr_spike' AS anomaly_type,
@@ -73,3 +73,75 @@ FROM
         WHERE week_start + 6 + toUInt16(assumeNotNull((SELECT anomaly_maturity_days FROM v_analytics_settings))) < today()
     ) AS spike_rows
 ) AS spikes;
+
+-- int_fb_anomaly_rows_computed / int_fb_anomaly_rows_stored — the same rows in fb_anomaly_store's shape
+-- (likely_triggers and preceding_deviations as parallel arrays, as in fb_anomaly_history): computed now, or
+-- the newest stored generation (a refresh writes the generation's rows before its state row). A refresh
+-- stores the first; int_fb_anomaly_rows reads one of the two.
+CREATE VIEW int_fb_anomaly_rows_computed AS
+SELECT
+    platform, account_id, campaign_id, adset_id, ad_id, ad_name, currency, result_family, week_start, anomaly_type,
+    current_value, baseline_value, delta_pct, results, baseline_weeks, anomaly_score, confidence,
+    arrayMap(z -> z.1, likely_triggers) AS trigger_metrics,
+    arrayMap(z -> z.2, likely_triggers) AS trigger_values,
+    arrayMap(z -> z.3, likely_triggers) AS trigger_deltas_pct,
+    arrayMap(w -> w.1, preceding_deviations) AS deviation_week_offsets,
+    arrayMap(w -> w.2, preceding_deviations) AS deviation_weeks,
+    arrayMap(w -> arrayMap(z -> z.1, w.3), preceding_deviations) AS deviation_metrics,
+    arrayMap(w -> arrayMap(z -> z.2, w.3), preceding_deviations) AS deviation_values,
+    arrayMap(w -> arrayMap(z -> z.3, w.3), preceding_deviations) AS deviation_deltas_pct
+FROM int_fb_cpr_anomalies_computed;
+
+CREATE VIEW int_fb_anomaly_rows_stored AS
+SELECT
+    platform, account_id, campaign_id, adset_id, ad_id, ad_name, currency, result_family, week_start, anomaly_type,
+    current_value, baseline_value, delta_pct, results, baseline_weeks, anomaly_score, confidence,
+    trigger_metrics, trigger_values, trigger_deltas_pct, deviation_week_offsets, deviation_weeks, deviation_metrics,
+    deviation_values, deviation_deltas_pct
+FROM fb_anomaly_store
+WHERE generation = (SELECT max(generation) FROM fb_analytics_store_state);
+
+-- int_fb_anomaly_rows — a Merge table over the two views above (it stores nothing). A condition on _table
+-- makes ClickHouse read, and even analyse, only the views it selects, on 18.16 as on current releases.
+CREATE TABLE int_fb_anomaly_rows
+(
+    platform String,
+    account_id String,
+    campaign_id String,
+    adset_id String,
+    ad_id String,
+    ad_name String,
+    currency String,
+    result_family String,
+    week_start Date,
+    anomaly_type String,
+    current_value Float64,
+    baseline_value Float64,
+    delta_pct Float64,
+    results Float64,
+    baseline_weeks UInt8,
+    anomaly_score Float64,
+    confidence Float64,
+    trigger_metrics Array(String),
+    trigger_values Array(Float64),
+    trigger_deltas_pct Array(Float64),
+    deviation_week_offsets Array(Int8),
+    deviation_weeks Array(Date),
+    deviation_metrics Array(Array(String)),
+    deviation_values Array(Array(Float64)),
+    deviation_deltas_pct Array(Array(Float64))
+)
+ENGINE = Merge({{DATABASE}}, '^int_fb_anomaly_rows_(computed|stored)$');
+
+-- v_cpr_anomalies — the CPR spikes (int_fb_cpr_anomalies_computed's rows), served from the stored copy while
+-- int_fb_analytics_store_gate says it is current, else computed. The gate is read once, so a read takes one
+-- or the other, never both or neither; exact either way (sql/views/README.md "Stored copy").
+CREATE VIEW v_cpr_anomalies AS
+SELECT
+    platform, account_id, campaign_id, adset_id, ad_id, ad_name, currency, result_family, week_start, anomaly_type,
+    current_value, baseline_value, delta_pct, results, baseline_weeks, anomaly_score, confidence,
+    arrayMap((m, v, d) -> (m, v, d), trigger_metrics, trigger_values, trigger_deltas_pct) AS likely_triggers,
+    arrayMap((o, w, ms, vs, ds) -> (o, w, arrayMap((m, v, d) -> (m, v, d), ms, vs, ds)),
+        deviation_week_offsets, deviation_weeks, deviation_metrics, deviation_values, deviation_deltas_pct) AS preceding_deviations
+FROM int_fb_anomaly_rows
+WHERE _table = (SELECT if(stored = 1, 'int_fb_anomaly_rows_stored', 'int_fb_anomaly_rows_computed') FROM int_fb_analytics_store_gate);

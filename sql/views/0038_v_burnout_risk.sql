@@ -1,4 +1,4 @@
--- v_burnout_risk — grain: ad: the burnout model of 0035_v_fb_burnout_weekly.sql at the ad's latest complete
+-- int_fb_burnout_risk_computed (v_burnout_risk computed; below) — grain: ad: the burnout model of 0035_v_fb_burnout_weekly.sql at the ad's latest complete
 -- week (week_start + 7 before today: its Sunday is over in every account, also west of UTC, where it ends
 -- up to a day after UTC's; int_fb_burnout_latest, the same model over that week only), for the ads
 -- that delivered in their account's latest complete week: an ad that stopped earlier is not burning out any
@@ -7,7 +7,7 @@
 -- The account's latest complete week is the latest of its ads' latest complete weeks (an ad that delivered in
 -- it has it as its own latest): the ads of an account are gathered once and those at that week kept, so the
 -- model runs once and the insights are not read a second time (through FINAL, which 18.16 runs in one thread).
-CREATE VIEW v_burnout_risk AS
+CREATE VIEW int_fb_burnout_risk_computed AS
 SELECT
     ad_row.1 AS platform, account_id, ad_row.2 AS campaign_id, ad_row.3 AS adset_id, ad_row.4 AS ad_id,
     ad_row.5 AS ad_name, ad_row.6 AS currency, ad_row.7 AS week_start, ad_row.8 AS baseline_weeks,
@@ -25,3 +25,62 @@ FROM
     GROUP BY account_id
 ) AS per_account
 ARRAY JOIN arrayFilter((a, latest) -> a.7 = latest, ads, arrayResize([latest_week], length(ads), latest_week)) AS ad_row;
+
+-- int_fb_burnout_rows_computed / int_fb_burnout_rows_stored / int_fb_burnout_rows — as the anomaly rows of
+-- 0036: fb_burnout_store's shape (top_drivers as parallel arrays), computed now or the newest stored
+-- generation, and a Merge table that reads one of them.
+CREATE VIEW int_fb_burnout_rows_computed AS
+SELECT
+    platform, account_id, campaign_id, adset_id, ad_id, ad_name, currency, week_start, baseline_weeks, risk_score, risk_level,
+    arrayMap(z -> z.1, top_drivers) AS driver_names,
+    arrayMap(z -> z.2, top_drivers) AS driver_values,
+    arrayMap(z -> z.3, top_drivers) AS driver_contributions,
+    predicted_cpr_change_pct, frequency_delta_pct, frequency_slope_pct, ctr_delta_pct, ctr_slope_pct, cpc_delta_pct,
+    reach_delta_pct, spend_delta_pct
+FROM int_fb_burnout_risk_computed;
+
+CREATE VIEW int_fb_burnout_rows_stored AS
+SELECT
+    platform, account_id, campaign_id, adset_id, ad_id, ad_name, currency, week_start, baseline_weeks, risk_score, risk_level,
+    driver_names, driver_values, driver_contributions, predicted_cpr_change_pct, frequency_delta_pct, frequency_slope_pct,
+    ctr_delta_pct, ctr_slope_pct, cpc_delta_pct, reach_delta_pct, spend_delta_pct
+FROM fb_burnout_store
+WHERE generation = (SELECT max(generation) FROM fb_analytics_store_state);
+
+CREATE TABLE int_fb_burnout_rows
+(
+    platform String,
+    account_id String,
+    campaign_id String,
+    adset_id String,
+    ad_id String,
+    ad_name String,
+    currency String,
+    week_start Date,
+    baseline_weeks UInt8,
+    risk_score Float64,
+    risk_level String,
+    driver_names Array(String),
+    driver_values Array(Float64),
+    driver_contributions Array(Float64),
+    predicted_cpr_change_pct Nullable(Float64),
+    frequency_delta_pct Nullable(Float64),
+    frequency_slope_pct Nullable(Float64),
+    ctr_delta_pct Nullable(Float64),
+    ctr_slope_pct Nullable(Float64),
+    cpc_delta_pct Nullable(Float64),
+    reach_delta_pct Nullable(Float64),
+    spend_delta_pct Nullable(Float64)
+)
+ENGINE = Merge({{DATABASE}}, '^int_fb_burnout_rows_(computed|stored)$');
+
+-- v_burnout_risk — the burnout risks (int_fb_burnout_risk_computed's rows), served from the stored copy while
+-- int_fb_analytics_store_gate says it is current, else computed; as v_cpr_anomalies (0036).
+CREATE VIEW v_burnout_risk AS
+SELECT
+    platform, account_id, campaign_id, adset_id, ad_id, ad_name, currency, week_start, baseline_weeks, risk_score, risk_level,
+    arrayMap((n, v, c) -> (n, v, c), driver_names, driver_values, driver_contributions) AS top_drivers,
+    predicted_cpr_change_pct, frequency_delta_pct, frequency_slope_pct, ctr_delta_pct, ctr_slope_pct, cpc_delta_pct,
+    reach_delta_pct, spend_delta_pct
+FROM int_fb_burnout_rows
+WHERE _table = (SELECT if(stored = 1, 'int_fb_burnout_rows_stored', 'int_fb_burnout_rows_computed') FROM int_fb_analytics_store_gate);

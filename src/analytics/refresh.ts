@@ -1,40 +1,38 @@
-// Snapshots of the live analytics views into their history tables (`adhouse analytics refresh`, and the batch
-// sync's last step, once per job for the accounts it loaded). The views recompute from the current data on every read; the history
-// records when a detection was first seen, so alerts and reports can ask "what is new since T".
-//   fb_anomaly_history: (ad, week) spikes not recorded yet — the table holds first detections only.
-//   fb_burnout_history: (ad, week, risk_level) not recorded yet — an escalation of a week is a new row.
-// Rows are only ever inserted: a past detection is never rewritten.
+// Refreshes the analytics (`adhouse analytics refresh`, the batch sync's last step, the demo):
+//   1. the stored copy of v_cpr_anomalies and v_burnout_risk (fb_anomaly_store, fb_burnout_store): computed once
+//      when the current one no longer matches the data, and served by the views until the data changes
+//      (int_fb_analytics_store_gate, sql/views/README.md "Stored copy");
+//   2. the history: the stored rows not recorded yet go to
+//      fb_anomaly_history: (ad, week) spikes not recorded yet — the table holds first detections only;
+//      fb_burnout_history: (ad, week, risk_level) not recorded yet — an escalation of a week is a new row.
+// History rows are only ever inserted: a past detection is never rewritten.
+import { randomInt } from 'node:crypto';
 import { queryRows, type ClickHouseClient } from '../clickhouse/client.js';
-import { sqlDateTime, sqlStringList } from '../clickhouse/literal.js';
+import { sqlDate, sqlDateTime, sqlIdent, sqlInt, sqlString, sqlStringList } from '../clickhouse/literal.js';
 import { utcDateTime } from '../runtime/dates.js';
 
-/** The objects a refresh reads and writes; all come from migration 0012 and views 0030–0039. */
-export const ANALYTICS_OBJECTS = ['v_cpr_anomalies', 'v_burnout_risk', 'fb_anomaly_history', 'fb_burnout_history'] as const;
+/** The objects a refresh reads and writes; all come from migrations 0012, 0015 and views 0030–0039. */
+export const ANALYTICS_OBJECTS = [
+  'v_cpr_anomalies', 'v_burnout_risk', 'fb_anomaly_history', 'fb_burnout_history',
+  'fb_analytics_store_state', 'fb_anomaly_store', 'fb_burnout_store',
+] as const;
 
-const ANOMALY_COLUMNS = [
+/** fb_anomaly_history's columns but detected_at (fb_anomaly_store has them all). */
+const ANOMALY_HISTORY_COLUMNS = [
   'platform', 'account_id', 'campaign_id', 'adset_id', 'ad_id', 'ad_name', 'currency', 'result_family', 'week_start',
   'anomaly_type', 'current_value', 'baseline_value', 'delta_pct', 'results', 'baseline_weeks', 'anomaly_score', 'confidence',
-  // likely_triggers / preceding_deviations as the table's parallel arrays (0012_analytics.sql says why)
-  'arrayMap(z -> z.1, likely_triggers) AS trigger_metrics',
-  'arrayMap(z -> z.2, likely_triggers) AS trigger_values',
-  'arrayMap(z -> z.3, likely_triggers) AS trigger_deltas_pct',
-  'arrayMap(w -> w.1, preceding_deviations) AS deviation_week_offsets',
-  'arrayMap(w -> w.2, preceding_deviations) AS deviation_weeks',
-  'arrayMap(w -> arrayMap(z -> z.1, w.3), preceding_deviations) AS deviation_metrics',
-  'arrayMap(w -> arrayMap(z -> z.2, w.3), preceding_deviations) AS deviation_values',
-  'arrayMap(w -> arrayMap(z -> z.3, w.3), preceding_deviations) AS deviation_deltas_pct',
+  'trigger_metrics', 'trigger_values', 'trigger_deltas_pct', 'deviation_week_offsets', 'deviation_weeks', 'deviation_metrics',
+  'deviation_values', 'deviation_deltas_pct',
 ];
 
-const BURNOUT_COLUMNS = [
+/** fb_burnout_history's columns but detected_at (fb_burnout_store has them all). */
+const BURNOUT_HISTORY_COLUMNS = [
   'platform', 'account_id', 'campaign_id', 'adset_id', 'ad_id', 'ad_name', 'week_start', 'risk_score', 'risk_level',
-  'arrayMap(z -> z.1, top_drivers) AS driver_names',
-  'arrayMap(z -> z.2, top_drivers) AS driver_values',
-  'arrayMap(z -> z.3, top_drivers) AS driver_contributions',
-  'predicted_cpr_change_pct',
+  'driver_names', 'driver_values', 'driver_contributions', 'predicted_cpr_change_pct',
 ];
 
 export interface RefreshOptions {
-  /** Only these accounts (`act_<n>`); undefined or empty: every account. */
+  /** Only these accounts' history (`act_<n>`); undefined or empty: every account. The stored copy is always whole. */
   accountIds?: string[];
   /** The detection time written to the rows (default now); whole seconds, UTC. */
   detectedAt?: Date;
@@ -44,6 +42,10 @@ export interface RefreshOptions {
 export interface RefreshResult {
   anomalies: number;
   burnout: number;
+  /** The stored copy's generation the history was read from. */
+  generation: string;
+  /** True when this refresh computed the views (the stored copy did not match the data); false: it was current. */
+  computed: boolean;
 }
 
 /** True when the views and history tables exist in the client's database (migrate has run 0012). */
@@ -57,17 +59,19 @@ export async function analyticsViewsExist(client: ClickHouseClient, signal?: Abo
 }
 
 /**
- * Inserts the view rows not yet in history with detected_at = opts.detectedAt. Returns the rows inserted.
- * Two refreshes of the same accounts at the same moment could both insert a row; the batch sync runs one
- * refresh per job at a time, so this is not guarded further.
+ * Brings the stored copy up to date, then inserts its rows not yet in history with detected_at =
+ * opts.detectedAt. Returns the history rows inserted. Two refreshes at the same moment could both insert a
+ * history row; the batch sync runs one refresh per job at a time, so this is not guarded further.
  */
 export async function refreshAnalytics(client: ClickHouseClient, opts: RefreshOptions = {}): Promise<RefreshResult> {
+  const store = await refreshStore(client, opts.signal);
   const at = sqlDateTime(utcDateTime((opts.detectedAt ?? new Date()).getTime()));
   const accounts = opts.accountIds?.length ? `account_id IN ${sqlStringList(opts.accountIds)}` : '1';
+  const from = (table: string) => `${table} WHERE generation = ${sqlInt(BigInt(store.generation))} AND ${accounts}`;
   const anomalies = await insertNew(client, {
     table: 'fb_anomaly_history',
-    view: 'v_cpr_anomalies',
-    columns: ANOMALY_COLUMNS,
+    from: from('fb_anomaly_store'),
+    columns: ANOMALY_HISTORY_COLUMNS,
     key: ['platform', 'account_id', 'ad_id', 'week_start'],
     accounts,
     at,
@@ -75,22 +79,73 @@ export async function refreshAnalytics(client: ClickHouseClient, opts: RefreshOp
   });
   const burnout = await insertNew(client, {
     table: 'fb_burnout_history',
-    view: 'v_burnout_risk',
-    columns: BURNOUT_COLUMNS,
+    from: from('fb_burnout_store'),
+    columns: BURNOUT_HISTORY_COLUMNS,
     key: ['platform', 'account_id', 'ad_id', 'week_start', 'risk_level'],
     accounts,
     at,
     signal: opts.signal,
   });
-  return { anomalies, burnout };
+  return { anomalies, burnout, ...store };
 }
 
-/** The column a SELECT item writes: `expr AS name` → name. */
-const columnName = (item: string): string => item.replace(/^.* AS /, '');
+/** A Facebook load's follow-up (LoaderDefinition.afterLoad): the refresh, when the views exist. */
+export async function refreshAfterLoad(client: ClickHouseClient, signal: AbortSignal): Promise<string> {
+  if (!(await analyticsViewsExist(client, signal))) return '';
+  const r = await refreshAnalytics(client, { signal });
+  return `analytics ${r.computed ? 'refreshed' : 'current'}: ${r.anomalies} new CPR anomal${r.anomalies === 1 ? 'y' : 'ies'}, ${r.burnout} new burnout row(s)`;
+}
+
+/**
+ * The stored copy's current generation: the served one when it still matches the data, else a new one,
+ * computed now. The fingerprint and day are read before the views are computed, so rows that land while they
+ * are computed make the new generation stale at once (served again only after the next refresh), never wrong.
+ * Concurrent refreshes each write a generation; the newest start wins (its data is the newest).
+ */
+export async function refreshStore(client: ClickHouseClient, signal?: AbortSignal): Promise<{ generation: string; computed: boolean }> {
+  const [now] = await queryRows<{ fingerprint: string; day: string; stored: number; newest: string }>(
+    client,
+    `SELECT fingerprint, toString(today()) AS day, gate.1 AS stored, toString(gate.2) AS newest
+     FROM (SELECT fingerprint, (SELECT (stored, generation) FROM int_fb_analytics_store_gate) AS gate FROM int_fb_analytics_fingerprint)`,
+    signal,
+  );
+  if (Number(now!.stored) === 1) return { generation: now!.newest, computed: false };
+  // Milliseconds of the start × 1000 plus a random part: a refresh that starts later has the greater
+  // generation (to the millisecond), and the newest state wins whatever order concurrent refreshes finish in.
+  const generation = BigInt(Date.now()) * 1000n + BigInt(randomInt(1000));
+  const g = sqlInt(generation);
+  // The *_rows_computed views have the store tables' columns in their order, after the generation.
+  await client.command({ query: `INSERT INTO fb_anomaly_store SELECT ${g} AS generation, * FROM int_fb_anomaly_rows_computed`, abort_signal: signal });
+  await client.command({ query: `INSERT INTO fb_burnout_store SELECT ${g} AS generation, * FROM int_fb_burnout_rows_computed`, abort_signal: signal });
+  await client.command({
+    query: `INSERT INTO fb_analytics_store_state (generation, fingerprint, day, written_at)
+VALUES (${g}, ${sqlString(now!.fingerprint)}, ${sqlDate(now!.day)}, ${sqlDateTime(utcDateTime())})`,
+    abort_signal: signal,
+  });
+  // Keep this generation and the one served before it (a read that chose it may still be reading it).
+  const keepFrom = BigInt(now!.newest);
+  await dropGenerations(client, (p) => p < keepFrom, signal);
+  return { generation: generation.toString(), computed: true };
+}
+
+/** Drops the stored copy's partitions (one per generation) that `drop` selects. */
+async function dropGenerations(client: ClickHouseClient, drop: (generation: bigint) => boolean, signal?: AbortSignal): Promise<void> {
+  const parts = await queryRows<{ table: string; partition: string }>(
+    client,
+    `SELECT DISTINCT table, partition FROM system.parts
+     WHERE database = currentDatabase() AND active AND table IN ('fb_anomaly_store', 'fb_burnout_store')`,
+    signal,
+  );
+  for (const p of parts) {
+    if (!/^\d+$/.test(p.partition) || !drop(BigInt(p.partition))) continue;
+    await client.command({ query: `ALTER TABLE ${sqlIdent(p.table)} DROP PARTITION ${sqlInt(BigInt(p.partition))}`, abort_signal: signal });
+  }
+}
 
 interface InsertSpec {
   table: string;
-  view: string;
+  /** `table WHERE …`: the stored rows to record. */
+  from: string;
   columns: string[];
   key: string[];
   accounts: string;
@@ -100,22 +155,17 @@ interface InsertSpec {
 
 async function insertNew(client: ClickHouseClient, s: InsertSpec): Promise<number> {
   const key = `(${s.key.join(', ')})`;
-  const names = s.columns.map(columnName).join(', ');
-  const fresh = `SELECT ${s.columns.join(', ')}
-FROM ${s.view}
-WHERE ${s.accounts} AND ${key} NOT IN (SELECT ${s.key.join(', ')} FROM ${s.table} WHERE ${s.accounts})`;
-  // Counted on the history table before and after (cheap), so the views are evaluated once.
+  const names = s.columns.join(', ');
+  // Counted on the history table before and after (cheap).
   const written = async () => {
     const [row] = await queryRows<{ n: string }>(client, `SELECT count() AS n FROM ${s.table} WHERE detected_at = ${s.at} AND ${s.accounts}`, s.signal);
     return Number(row?.n ?? 0);
   };
   const before = await written();
   await client.command({
-    query: `INSERT INTO ${s.table} (detected_at, ${names}) SELECT ${s.at} AS detected_at, ${names} FROM (${fresh})`,
+    query: `INSERT INTO ${s.table} (detected_at, ${names})
+SELECT ${s.at} AS detected_at, ${names} FROM ${s.from} AND ${key} NOT IN (SELECT ${s.key.join(', ')} FROM ${s.table} WHERE ${s.accounts})`,
     abort_signal: s.signal,
-    // 18.16 pushes the account filter down into the views only when asked (current releases always do):
-    // one account of 174 on 1M ad-weeks took 16 s without, 3 s with.
-    clickhouse_settings: { enable_optimize_predicate_expression: 1 },
   });
   return (await written()) - before;
 }

@@ -6,6 +6,7 @@ import type { HttpClient } from './http.js';
 import type { TableSink, SinkOptions } from './sink.js';
 import type { Quarantine } from './quarantine.js';
 import type { Progress } from './progress.js';
+import type { ClickHouseClient } from '../clickhouse/client.js';
 
 /** Days are 'YYYY-MM-DD' strings in the reporting time zone; `until` is inclusive. */
 export interface RunWindow {
@@ -77,6 +78,12 @@ export interface LoaderDefinition<S extends z.ZodObject = z.ZodObject> {
    */
   config: S;
   run(ctx: LoaderContext<z.infer<S>>): Promise<void>;
+  /**
+   * Work a scheduled run's success is followed by, on the loaders' client (Facebook: the analytics refresh,
+   * so the stored copy of the anomaly and burnout views is current again). Returns a line for the job's
+   * message; a failure fails the job, the load stays stored.
+   */
+  afterLoad?(client: ClickHouseClient, signal: AbortSignal): Promise<string>;
 }
 
 /** Identity helper that keeps the config type inferred. */

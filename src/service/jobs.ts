@@ -29,7 +29,10 @@ export function loaderJob(loader: LoaderDefinition, ctx: JobContext, pass?: { na
     async run(signal): Promise<JobResult> {
       const s = await runLoader(loader, { env: ctx.env, signal, client: ctx.client, log: ctx.log, lookbackDays: pass?.lookbackDays });
       const rows = `written ${s.rowsWritten}, quarantined ${s.rowsQuarantined}, skipped ${s.rowsSkipped} in ${(s.durationMs / 1000).toFixed(1)} s (run ${s.runId})`;
-      if (s.status === 'success') return { outcome: 'success', message: rows };
+      if (s.status === 'success') {
+        const after = loader.afterLoad ? await loader.afterLoad(ctx.client, signal) : '';
+        return { outcome: 'success', message: after ? `${rows}; ${after}` : rows };
+      }
       return { outcome: s.status, message: `${s.errorClass}: ${s.errorMessage ?? ''}`.slice(0, 300) };
     },
   };
