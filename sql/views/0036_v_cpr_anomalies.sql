@@ -102,35 +102,9 @@ FROM fb_anomaly_store
 WHERE generation = (SELECT max(generation) FROM fb_analytics_store_state);
 
 -- int_fb_anomaly_rows — a Merge table over the two views above (it stores nothing). A condition on _table
--- makes ClickHouse read, and even analyse, only the views it selects, on 18.16 as on current releases.
-CREATE TABLE int_fb_anomaly_rows
-(
-    platform String,
-    account_id String,
-    campaign_id String,
-    adset_id String,
-    ad_id String,
-    ad_name String,
-    currency String,
-    result_family String,
-    week_start Date,
-    anomaly_type String,
-    current_value Float64,
-    baseline_value Float64,
-    delta_pct Float64,
-    results Float64,
-    baseline_weeks UInt8,
-    anomaly_score Float64,
-    confidence Float64,
-    trigger_metrics Array(String),
-    trigger_values Array(Float64),
-    trigger_deltas_pct Array(Float64),
-    deviation_week_offsets Array(Int8),
-    deviation_weeks Array(Date),
-    deviation_metrics Array(Array(String)),
-    deviation_values Array(Array(Float64)),
-    deviation_deltas_pct Array(Array(Float64))
-)
+-- makes ClickHouse read, and even analyse, only the views it selects, on 18.16 as on current releases. Its
+-- columns are fb_anomaly_store's; the views have all but generation, which no query asks of it.
+CREATE TABLE int_fb_anomaly_rows AS fb_anomaly_store
 ENGINE = Merge({{DATABASE}}, '^int_fb_anomaly_rows_(computed|stored)$');
 
 -- v_cpr_anomalies — the CPR spikes (int_fb_cpr_anomalies_computed's rows), served from the stored copy while

@@ -28,7 +28,7 @@ ARRAY JOIN arrayFilter((a, latest) -> a.7 = latest, ads, arrayResize([latest_wee
 
 -- int_fb_burnout_rows_computed / int_fb_burnout_rows_stored / int_fb_burnout_rows — as the anomaly rows of
 -- 0036: fb_burnout_store's shape (top_drivers as parallel arrays), computed now or the newest stored
--- generation, and a Merge table that reads one of them.
+-- generation, and a Merge table (fb_burnout_store's columns but generation) that reads one of them.
 CREATE VIEW int_fb_burnout_rows_computed AS
 SELECT
     platform, account_id, campaign_id, adset_id, ad_id, ad_name, currency, week_start, baseline_weeks, risk_score, risk_level,
@@ -47,31 +47,7 @@ SELECT
 FROM fb_burnout_store
 WHERE generation = (SELECT max(generation) FROM fb_analytics_store_state);
 
-CREATE TABLE int_fb_burnout_rows
-(
-    platform String,
-    account_id String,
-    campaign_id String,
-    adset_id String,
-    ad_id String,
-    ad_name String,
-    currency String,
-    week_start Date,
-    baseline_weeks UInt8,
-    risk_score Float64,
-    risk_level String,
-    driver_names Array(String),
-    driver_values Array(Float64),
-    driver_contributions Array(Float64),
-    predicted_cpr_change_pct Nullable(Float64),
-    frequency_delta_pct Nullable(Float64),
-    frequency_slope_pct Nullable(Float64),
-    ctr_delta_pct Nullable(Float64),
-    ctr_slope_pct Nullable(Float64),
-    cpc_delta_pct Nullable(Float64),
-    reach_delta_pct Nullable(Float64),
-    spend_delta_pct Nullable(Float64)
-)
+CREATE TABLE int_fb_burnout_rows AS fb_burnout_store
 ENGINE = Merge({{DATABASE}}, '^int_fb_burnout_rows_(computed|stored)$');
 
 -- v_burnout_risk — the burnout risks (int_fb_burnout_risk_computed's rows), served from the stored copy while
