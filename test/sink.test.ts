@@ -2,6 +2,7 @@
 // sinks, tombstones for vanished rows.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '../src/clickhouse/client.js';
+import { encodeRows } from '../src/runtime/row-encoding.js';
 import { createSink, type SinkSettings } from '../src/runtime/sink.js';
 import { freshWarehouse, type Warehouse } from './support/warehouse.js';
 
@@ -70,6 +71,34 @@ describe('insert sink', () => {
     await sink.flush();
     expect(sink.written).toBe(5);
     expect(await count('id >= 10000')).toBe(5);
+  });
+
+  it('rows encoded elsewhere (writeEncoded) are stored as write() stores them: unchanged ones skipped, seen keys kept, batchRows held', async () => {
+    const opts = { skipUnchanged: { key: ['id', 'date'], dateColumn: 'date' } } as const;
+    const rows = [1, 2, 3, 4, 5, 6].map((id) => ({ id: 40_000 + id, date: '2026-01-07', v: id }));
+    const first = createSink(settings(), opts);
+    for (const r of rows) await first.write(r);
+    await first.flush();
+
+    // Ids 3 and 5 changed, 7 is new, 6 vanished; the rest come again as they were.
+    const next = [...rows.slice(0, 5).map((r) => (r.v === 3 || r.v === 5 ? { ...r, v: r.v * 10 } : r)), { id: 40_007, date: '2026-01-07', v: 7 }];
+    const counted = countingInserts(wh.client);
+    const second = createSink(settings({ client: counted.client, batchRows: 2 }), opts);
+    await second.writeEncoded(encodeRows(next, second.format));
+    expect(await second.deleteUnseen((key) => key.id.startsWith('400'))).toBe(1);
+    await second.flush();
+    expect([second.skipped, second.written, second.deleted]).toEqual([3, 3, 1]);
+    // Three rows at two per INSERT (the tombstone rides with the third).
+    expect(counted.inserts()).toBe(2);
+    const stored = await wh.query<{ k: string; v: number; d: number }>(`SELECT toString(id) AS k, v, _deleted AS d FROM items FINAL WHERE id > 40000 AND id < 40100 ORDER BY id`);
+    expect(stored.map((r) => [Number(r.k) - 40_000, Number(r.v), Number(r.d)])).toEqual([[1, 1, 0], [2, 2, 0], [3, 30, 0], [4, 4, 0], [5, 50, 0], [6, 0, 1], [7, 7, 0]]);
+
+    // The same rows through write(): every one unchanged, so the hashes and keys are the ones write() makes.
+    const third = createSink(settings(), opts);
+    for (const r of next) await third.write(r);
+    await third.flush();
+    expect([third.skipped, third.written]).toEqual([6, 0]);
+    expect(() => createSink(settings()).writeEncoded(encodeRows(next, second.format))).toThrow(/needs skipUnchanged/);
   });
 
   it('marks keys that vanished upstream as deleted, and revives them when they return', async () => {

@@ -3,7 +3,6 @@
 // ahead of ClickHouse waits (back-pressure), so memory stays flat whatever the source size. Sinks of one
 // client writing the same table share the open INSERT (group commit): each INSERT costs ClickHouse a part,
 // so the batch sync's concurrent accounts write one INSERT per table where they would write one each.
-import { hash as cryptoHash } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import type { ClickHouseClient } from '../clickhouse/client.js';
@@ -11,8 +10,9 @@ import { queryRows } from '../clickhouse/client.js';
 import { sqlDate, sqlString, sqlIdent } from '../clickhouse/literal.js';
 import { AdhouseError } from './errors.js';
 import { utcDateTime } from './dates.js';
+import { rowHash, rowKey, sinkLine, type EncodedRows, type LineFormat, type Row } from './row-encoding.js';
 
-export type Row = Record<string, unknown>;
+export type { Row } from './row-encoding.js';
 
 export interface SinkOptions {
   /** Stamp `_hash` (first 64 bits of SHA-1 of the row's JSON) for change detection. */
@@ -43,6 +43,14 @@ export interface TableSink {
   readonly deleted: number;
   /** Queue one row; resolves when the sink has room for more. */
   write(row: Row): Promise<void>;
+  /**
+   * write() for rows already encoded by `encodeRows(rows, sink.format)` (rows typed off the main thread): the
+   * unchanged ones are left out and the rest appended as they are. Needs skipUnchanged and no isEmpty (the
+   * rows themselves are not here to ask).
+   */
+  writeEncoded(rows: EncodedRows): Promise<void>;
+  /** This sink's key columns and run stamp, for encodeRows. */
+  readonly format: LineFormat;
   /** Count rows deliberately not written (unchanged, out of scope). */
   skip(n?: number): void;
   /** Send what is buffered and wait for every insert to finish. */
@@ -80,12 +88,6 @@ export interface SinkSettings {
   groupCommitMs?: number | (() => number);
   /** false: this sink's INSERTs carry only its rows (a retry after a shared INSERT failed). Default true. */
   shared?: boolean;
-}
-
-/** UInt64 (as a decimal string) from the first 8 bytes of SHA-1: stable across runs and processes. */
-export function rowHash(json: string): string {
-  // crypto.hash (one-shot) is about twice as fast as createHash() per row; it matters at a million rows.
-  return BigInt('0x' + cryptoHash('sha1', json).slice(0, 16)).toString();
 }
 
 interface StoredVersion {
@@ -179,7 +181,7 @@ async function endBatch(channel: Channel): Promise<void> {
 export function createSink(settings: SinkSettings, options: SinkOptions = {}): TableSink {
   const table = sqlIdent(settings.table);
   const stampHash = Boolean(options.hash || options.skipUnchanged);
-  const metaSuffix = `"_ver":${settings.version},"_loaded_at":"${utcDateTime(settings.version)}","_run_id":${JSON.stringify(settings.runId)}}`;
+  const suffix = `"_ver":${settings.version},"_loaded_at":"${utcDateTime(settings.version)}","_run_id":${JSON.stringify(settings.runId)}}`;
   const channel: Channel = settings.shared === false ? newChannel() : channelOf(settings.client, table);
   const me: Owner = { written: 0, failure: null, inFlight: new Set() };
 
@@ -189,12 +191,6 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
   let known: Map<string, StoredVersion> | null = null;
   let knownLoading: Promise<Map<string, StoredVersion>> | null = null;
   const keyColumns = options.skipUnchanged?.key ?? [];
-  /** The natural key as text, the way loadKnownHashes renders it (toString of each column, tab-joined). */
-  const keyOf = (row: Row): string => {
-    let key = String(row[keyColumns[0]!]);
-    for (let i = 1; i < keyColumns.length; i++) key += `\t${String(row[keyColumns[i]!])}`;
-    return key;
-  };
 
   async function loadKnownHashes(): Promise<Map<string, StoredVersion>> {
     const spec = options.skipUnchanged!;
@@ -251,25 +247,42 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
   }
 
   /**
-   * Appends one JSON line to the channel's open batch; resolves when there is room for more. A tombstone
-   * (`counted` false) is not a written row.
+   * Appends lines holding `rows` rows to the channel's open batch: text (gathered into chunks) or encoded
+   * bytes (written at once, after the text before them); resolves when there is room for more. A tombstone
+   * is not a written row (0).
    */
-  function append(line: string, counted = true): Promise<void> {
+  function append(lines: string | readonly Uint8Array[], rows: number): Promise<void> {
     const batch = (channel.batch ??= openBatch());
-    batch.pending += line;
-    const n = counted ? 1 : 0;
-    batch.rows += n;
-    batch.owners.set(me, (batch.owners.get(me) ?? 0) + n);
+    batch.rows += rows;
+    batch.owners.set(me, (batch.owners.get(me) ?? 0) + rows);
     me.inFlight.add(batch);
-    if (batch.rows >= settings.batchRows) return unlessStopped(endBatch(channel)).then(throwIfFailed);
+    if (typeof lines === 'string') batch.pending += lines;
+    if (batch.rows >= settings.batchRows) {
+      if (typeof lines !== 'string') writeBytes(batch, lines);
+      return unlessStopped(endBatch(channel)).then(throwIfFailed);
+    }
+    if (typeof lines !== 'string') return roomAfter(batch, writeBytes(batch, lines));
     if (batch.pending.length >= CHUNK_CHARS) return pushPending(batch);
     return READY;
+  }
+
+  /** Writes the batch's pending text, then the bytes; false when the stream asks to wait (back-pressure). */
+  function writeBytes(batch: Batch, parts: readonly Uint8Array[]): boolean {
+    let ok = true;
+    if (batch.pending) ok = batch.stream.write(batch.pending);
+    batch.pending = '';
+    for (const part of parts) ok = batch.stream.write(part);
+    return ok;
   }
 
   async function pushPending(batch: Batch): Promise<void> {
     if (!batch.pending) return;
     const ok = batch.stream.write(batch.pending);
     batch.pending = '';
+    await roomAfter(batch, ok);
+  }
+
+  async function roomAfter(batch: Batch, ok: boolean): Promise<void> {
     // Let the socket take the chunk: a loop of resolved awaits would never reach the I/O phase.
     if (!ok) await unlessStopped(Promise.race([once(batch.stream, 'drain').then(() => undefined), batch.done]));
     else await new Promise<void>((resolve) => setImmediate(resolve));
@@ -291,8 +304,76 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
     });
   }
 
+  /**
+   * The first write of a skipUnchanged sink waits for the stored hashes; every other write of a row that needs
+   * no flush returns a settled promise without an async frame (it adds up at a million rows).
+   */
+  function whenKnown(write: () => Promise<void>): Promise<void> {
+    return (knownLoading ??= loadKnownHashes()).then((loaded) => {
+      known = loaded;
+      return write();
+    });
+  }
+
+  /** A hashed row: skipped when unchanged (or empty and never stored), else stamped and appended. */
+  function acceptHashed(json: string, hash: string, key: string, row?: Row): Promise<void> {
+    if (options.skipUnchanged) {
+      // Only stored keys are tombstone candidates, so only they are marked seen: memory stays at the
+      // size of the window's stored keys, not of everything this run writes.
+      const stored = known!.get(key);
+      if (stored) stored.seen = true;
+      if ((stored && !stored.deleted && stored.hash === hash) || ((stored === undefined || stored.deleted) && row && options.isEmpty?.(row))) {
+        skipped++;
+        return READY;
+      }
+    }
+    return accept(sinkLine(json, hash, suffix));
+  }
+
+  function accept(line: string): Promise<void> {
+    accepted++;
+    return append(line, 1);
+  }
+
+  /**
+   * Encoded rows less the unchanged ones, appended as runs of consecutive kept lines; a batch that reaches
+   * batchRows ends there, as with single rows.
+   */
+  async function acceptEncoded(rows: EncodedRows): Promise<void> {
+    let parts: Uint8Array[] = [];
+    let kept = 0;
+    let start = 0;
+    let from = 0;
+    const send = async (): Promise<void> => {
+      accepted += kept;
+      const [lines, n] = [parts, kept];
+      parts = [];
+      kept = 0;
+      await append(lines, n);
+    };
+    for (let i = 0; i < rows.ends.length; i++) {
+      const end = rows.ends[i]!;
+      // As in acceptHashed: a stored key is marked seen, and skipped when its newest version has this hash.
+      const stored = known!.size > 0 ? known!.get(rows.keys[i]!) : undefined;
+      if (stored) stored.seen = true;
+      if (stored && !stored.deleted && stored.hash === rows.hashes[i]) {
+        skipped++;
+        if (from > start) parts.push(rows.body.subarray(start, from));
+        start = end;
+      } else if (++kept >= settings.batchRows - (channel.batch?.rows ?? 0)) {
+        parts.push(rows.body.subarray(start, end));
+        start = end;
+        await send();
+      }
+      from = end;
+    }
+    if (from > start) parts.push(rows.body.subarray(start, from));
+    if (kept > 0) await send();
+  }
+
   const sink: TableSink = {
     table,
+    format: { key: keyColumns, suffix },
     get written() {
       return me.written;
     },
@@ -313,33 +394,16 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
     },
     write(row) {
       if (me.failure) return Promise.reject(me.failure);
-      // The first write of a skipUnchanged sink waits for the stored hashes; every other write of a row
-      // that needs no flush returns a settled promise without an async frame (it adds up at a million rows).
-      if (options.skipUnchanged && !known) {
-        return (knownLoading ??= loadKnownHashes()).then((loaded) => {
-          known = loaded;
-          return sink.write(row);
-        });
-      }
-      let json = JSON.stringify(row);
-      if (stampHash) {
-        const hash = rowHash(json);
-        if (options.skipUnchanged) {
-          // Only stored keys are tombstone candidates, so only they are marked seen: memory stays at the
-          // size of the window's stored keys, not of everything this run writes.
-          const stored = known!.get(keyOf(row));
-          if (stored) stored.seen = true;
-          if ((stored && !stored.deleted && stored.hash === hash) || ((stored === undefined || stored.deleted) && options.isEmpty?.(row))) {
-            skipped++;
-            return READY;
-          }
-        }
-        json = `${json.slice(0, -1)}${json.length > 2 ? ',' : ''}"_hash":"${hash}",${metaSuffix}\n`;
-      } else {
-        json = `${json.slice(0, -1)}${json.length > 2 ? ',' : ''}${metaSuffix}\n`;
-      }
-      accepted++;
-      return append(json);
+      if (options.skipUnchanged && !known) return whenKnown(() => sink.write(row));
+      const json = JSON.stringify(row);
+      if (!stampHash) return accept(sinkLine(json, undefined, suffix));
+      return acceptHashed(json, rowHash(json), options.skipUnchanged ? rowKey(row, keyColumns) : '', row);
+    },
+    writeEncoded(rows) {
+      if (!options.skipUnchanged || options.isEmpty) throw new AdhouseError('internal', `writeEncoded on ${table} needs skipUnchanged without isEmpty`);
+      if (me.failure) return Promise.reject(me.failure);
+      if (!known) return whenKnown(() => sink.writeEncoded(rows));
+      return acceptEncoded(rows);
     },
     prefetch() {
       if (!options.skipUnchanged || known || knownLoading) return;
@@ -360,7 +424,7 @@ export function createSink(settings: SinkSettings, options: SinkOptions = {}): T
         const json = JSON.stringify({ ...keyRow, _deleted: 1 });
         stored.deleted = true;
         marked++;
-        await append(`${json.slice(0, -1)},"_hash":"${rowHash(json)}",${metaSuffix}\n`, false);
+        await append(sinkLine(json, rowHash(json), suffix), 0);
       }
       deleted += marked;
       return marked;
