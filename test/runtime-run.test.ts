@@ -1,6 +1,6 @@
 // The loader runtime against a real ClickHouse: run records, reconciliation, quarantine, cursor, abort,
 // stale runs, secrets kept out of run records.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { defineLoader, type LoaderContext } from '../src/runtime/contract.js';
 import { AdhouseError } from '../src/runtime/errors.js';
@@ -134,6 +134,32 @@ describe('runLoader', () => {
     expect(s.status).toBe('failed');
     expect(s.errorMessage).toMatch(/no_such_column/);
     expect(s.errorMessage).not.toMatch(/later, unrelated/);
+  });
+
+  it('onLoaderDone is told once when the loader says its calls are over (it may still be storing), else when it returns, never after a failure', async () => {
+    const told: string[] = [];
+    let release!: () => void;
+    const storing = new Promise<void>((resolve) => (release = resolve));
+    const early = fakeLoader(async (ctx) => {
+      ctx.callsOver();
+      ctx.callsOver();
+      told.push('loader storing');
+      await storing;
+    });
+    const run = runLoader(early, { env: wh.env, since: '2026-04-01', until: '2026-04-01', onLoaderDone: () => told.push('done') });
+    // Told while the loader still works (it waits for us), not at its return.
+    await vi.waitFor(() => expect(told).toEqual(['done', 'loader storing']));
+    release();
+    expect((await run).status).toBe('success');
+    expect(told).toEqual(['done', 'loader storing']);
+
+    const quiet: string[] = [];
+    expect((await runLoader(fakeLoader(async () => undefined), { env: wh.env, since: '2026-04-01', until: '2026-04-01', onLoaderDone: () => quiet.push('done') })).status).toBe('success');
+    const failing = fakeLoader(async () => {
+      throw new AdhouseError('network', 'down');
+    });
+    expect((await runLoader(failing, { env: wh.env, since: '2026-04-01', until: '2026-04-01', onLoaderDone: () => quiet.push('failed but told') })).status).toBe('failed');
+    expect(quiet).toEqual(['done']);
   });
 
   it('moves the cursor only on incremental runs; explicit windows leave it', async () => {

@@ -516,6 +516,8 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
   };
   async function worker(workerId: number): Promise<void> {
     let ranBefore = false;
+    /** This worker's accounts: at most one finishes (stores its last rows) while the next one calls the API. */
+    const mine: Array<Promise<void>> = [];
     while (!stop.signal.aborted) {
       const group = plan.groups[nextGroup++];
       if (!group) return;
@@ -524,6 +526,7 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
       const turns = new PQueue({ concurrency: 1 });
       for (const ref of group.accounts) {
         const turn = await takeTurn(turns);
+        await mine[mine.length - 2];
         if (stop.signal.aborted) return turn();
         if (ranBefore && plan.params.pause_ms > 0) {
           try {
@@ -534,7 +537,9 @@ export async function runBatch(plan: BatchPlan, opts: BatchOptions): Promise<Bat
         }
         ranBefore = true;
         accountsToStart--;
-        accountsFinished.push(runAccount(byId.get(ref.id)!, workerId, turns, turn).catch(onFatal));
+        const finished = runAccount(byId.get(ref.id)!, workerId, turns, turn).catch(onFatal);
+        accountsFinished.push(finished);
+        mine.push(finished);
       }
       // The worker takes the next group once this one's last account has made its calls.
       (await takeTurn(turns))();

@@ -49,6 +49,11 @@ export interface LoaderContext<C> {
    * later one; the run ends after every such flush. Without a listener it costs nothing and flushes nothing.
    */
   step(name: string, state: 'started' | 'completed'): void;
+  /**
+   * The loader has made its last upstream call; what is left is storing rows. Optional: returning from run()
+   * says the same. The batch sync's next account of a business starts calling then (RunRequest.onLoaderDone).
+   */
+  callsOver(): void;
 }
 
 export interface LoaderDefinition<S extends z.ZodObject = z.ZodObject> {

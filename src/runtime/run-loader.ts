@@ -49,8 +49,9 @@ export interface RunRequest {
    */
   onStep?(step: string, state: 'started' | 'completed', rowsWritten: number): void;
   /**
-   * Told when the loader has returned without error: its upstream calls are over, and what is left is
-   * storing the last rows and recording the run (the batch sync's next account of a business starts then).
+   * Told once when the loader's upstream calls are over (LoaderContext.callsOver, or run() returned without
+   * error): what is left is storing the last rows and recording the run (the batch sync's next account of a
+   * business starts then). Not told when the loader fails before.
    */
   onLoaderDone?(): void;
   /**
@@ -198,6 +199,13 @@ async function runWithClient(
   }, HEARTBEAT_MS);
   heartbeat.unref();
 
+  let callsOver = false;
+  const onCallsOver = () => {
+    if (callsOver) return;
+    callsOver = true;
+    req.onLoaderDone?.();
+  };
+
   let status: Exclude<RunStatus, 'running'> = 'success';
   let errorClass: ErrorClass | undefined;
   let errorMessage: string | undefined;
@@ -228,6 +236,7 @@ async function runWithClient(
       runId,
       version,
       reportingTz: rt.reportingTz,
+      callsOver: onCallsOver,
       step(name, state) {
         if (!req.onStep) return;
         const onStep = req.onStep;
@@ -254,7 +263,7 @@ async function runWithClient(
       },
     };
     await (loader.run as (c: LoaderContext<unknown>) => Promise<void>)(ctx);
-    req.onLoaderDone?.();
+    onCallsOver();
     ctx.progress.done();
     await stepsDone;
     if (stepError !== undefined) throw stepError;
