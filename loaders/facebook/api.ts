@@ -175,7 +175,8 @@ export interface FbApiOptions {
 export interface InsightPage {
   since: string;
   until: string;
-  rows: unknown[];
+  /** The answer's body, `{"data":[…],"paging":{…}}`, as bytes: page-decode.ts parses and types its rows. */
+  body: Buffer;
 }
 
 export interface FbApi {
@@ -193,7 +194,30 @@ export interface FbApi {
   readonly stats: { calls: number; throttledMs: number; splits: number; asyncJobs: number; asyncRetries: number; limitHalvings: number };
 }
 
-type Answer = { ok: true; json: Record<string, unknown> } | { ok: false; split: SplitSignal };
+/** `body` is kept for raw reads; their `json` may hold only `paging` (pagingOf). */
+type Answer = { ok: true; json: Record<string, unknown>; body?: Buffer } | { ok: false; split: SplitSignal };
+
+/** Bytes at the end of a page that pagingOf reads: the paging object with its `next` URL is a few KB. */
+const PAGING_TAIL_BYTES = 64 * 1024;
+
+/**
+ * The `paging` of a page read from the body's tail, without decoding or parsing its rows (Meta puts `paging`
+ * last, so the tail is short). The text `"paging":` cannot occur inside a JSON string (its quotes would be
+ * escaped), and `{` + the tail from its last occurrence parses only when the body's final `}` closes the
+ * object holding that key: the root. So the result, when there is one, is the page's own paging; otherwise
+ * (no paging, a paging nested deeper or longer than the tail read) undefined, and the caller parses it all.
+ */
+export function pagingOf(body: Buffer): Record<string, unknown> | undefined {
+  const text = body.subarray(Math.max(0, body.length - PAGING_TAIL_BYTES)).toString('utf8');
+  const at = text.lastIndexOf('"paging":');
+  if (at < 0) return undefined;
+  try {
+    const tail = JSON.parse(`{${text.slice(at)}`) as { paging?: unknown };
+    return tail.paging && typeof tail.paging === 'object' && !Array.isArray(tail.paging) ? (tail.paging as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export function createFbApi(opts: FbApiOptions): FbApi {
   const { http } = opts;
@@ -203,7 +227,8 @@ export function createFbApi(opts: FbApiOptions): FbApi {
   /** Calls of this account wait until then: set from usage headers (slow-down, BUC block). */
   let pauseUntil = 0;
 
-  async function call(what: string, url: string, query: Record<string, string | number> | undefined, form?: URLSearchParams): Promise<Answer> {
+  /** `raw`: a 2xx page whose paging pagingOf finds is not decoded here (its bytes go to the page decoder). */
+  async function call(what: string, url: string, query: Record<string, string | number> | undefined, form?: URLSearchParams, raw = false): Promise<Answer> {
     return http.request<Answer>(
       {
         method: form ? 'POST' : 'GET',
@@ -218,7 +243,7 @@ export function createFbApi(opts: FbApiOptions): FbApi {
         const usage = parseUsage(res.headers);
         const pause = throttlePauseMs(usage, opts.throttle);
         if (pause > 0) pauseUntil = Math.max(pauseUntil, Date.now() + pause);
-        const answer = interpret(res, usage, what);
+        const answer = interpret(res, usage, what, raw);
         // Slow down before handing the answer back, so the next call of this account starts after the pause.
         // A blocked answer carries the wait in its error instead (the runtime refuses waits over HTTP_MAX_WAIT_MS).
         if (answer.ok || 'split' in answer) await waitPause();
@@ -235,7 +260,11 @@ export function createFbApi(opts: FbApiOptions): FbApi {
     await http.sleep(wait);
   }
 
-  function interpret(res: HttpResponse, usage: Usage, what: string): Answer {
+  function interpret(res: HttpResponse, usage: Usage, what: string, raw: boolean): Answer {
+    if (raw && res.status >= 200 && res.status < 300) {
+      const paging = pagingOf(res.bytes);
+      if (paging) return { ok: true, json: { paging }, body: res.bytes };
+    }
     let json: unknown;
     try {
       json = JSON.parse(res.text);
@@ -251,7 +280,7 @@ export function createFbApi(opts: FbApiOptions): FbApi {
     }
     if (res.status < 200 || res.status >= 300) throw http.fail(res);
     if (!json || typeof json !== 'object' || Array.isArray(json)) throw new AdhouseError('upstream_5xx', `Facebook ${what}: unexpected body`);
-    return { ok: true, json: json as Record<string, unknown> };
+    return { ok: true, json: json as Record<string, unknown>, ...(raw ? { body: res.bytes } : {}) };
   }
 
   function mustOk(a: Answer, what: string): Record<string, unknown> {
@@ -265,14 +294,14 @@ export function createFbApi(opts: FbApiOptions): FbApi {
    * half the `limit`, which the following pages keep; below that page the answer goes to the caller (a sync
    * insights request splits its dates instead, nothing having been read yet).
    */
-  async function* pages(what: string, firstUrl: string, query: Record<string, string | number>, halveFrom = 0): AsyncGenerator<{ answer: Answer }> {
+  async function* pages(what: string, firstUrl: string, query: Record<string, string | number>, halveFrom = 0, raw = false): AsyncGenerator<{ answer: Answer }> {
     let url = firstUrl;
     let q: Record<string, string | number> | undefined = query;
     let limit = Number(query.limit);
     let ahead: Promise<Answer> | null = null;
     try {
       for (let page = 0; ; page++) {
-        const answer: Answer = await (ahead ?? call(what, url, q));
+        const answer: Answer = await (ahead ?? call(what, url, q, undefined, raw));
         ahead = null;
         if (!answer.ok && page >= halveFrom) {
           if (!(limit > 1)) throw new AdhouseError('upstream_5xx', `Facebook ${what}: ${answer.split.reason}, even one row per page`);
@@ -295,7 +324,7 @@ export function createFbApi(opts: FbApiOptions): FbApi {
             q = undefined;
             // The next page is asked for while the caller works on this one: still one call at a time, and
             // the answer's latency overlaps the parsing and writing of this page.
-            ahead = call(what, url, q);
+            ahead = call(what, url, q, undefined, raw);
             ahead.catch(() => undefined);
           }
         }
@@ -307,6 +336,13 @@ export function createFbApi(opts: FbApiOptions): FbApi {
       // account's calls stay one at a time, also for whatever runs next.
       if (ahead) await ahead.catch(() => undefined);
     }
+  }
+
+  /** A raw read's body (a split answer fails as in mustOk). */
+  function bodyOf(a: Answer, what: string): Buffer {
+    if (a.ok && a.body !== undefined) return a.body;
+    mustOk(a, what);
+    throw new AdhouseError('internal', `Facebook ${what}: a raw read without its body`);
   }
 
   function dataOf(json: Record<string, unknown>, what: string): Array<Record<string, unknown>> {
@@ -364,12 +400,12 @@ export function createFbApi(opts: FbApiOptions): FbApi {
    */
   async function* syncInsights(q: InsightQuery, out: { outcome?: Outcome }): AsyncGenerator<InsightPage> {
     const { since, until } = q;
-    for await (const { answer } of pages(`${q.grain} insights`, `${root}/${opts.accountId}/insights`, insightParams(q), 1)) {
+    for await (const { answer } of pages(`${q.grain} insights`, `${root}/${opts.accountId}/insights`, insightParams(q), 1, true)) {
       if (!answer.ok) {
         out.outcome = { done: false, reason: answer.split.reason };
         return;
       }
-      yield { since, until, rows: dataOf(answer.json, 'insights') };
+      yield { since, until, body: bodyOf(answer, `${q.grain} insights`) };
     }
     out.outcome = { done: true };
   }
@@ -407,8 +443,8 @@ export function createFbApi(opts: FbApiOptions): FbApi {
         delay = Math.min(opts.pollMaxMs, delay * 2);
       }
       if (status === 'Job Completed') {
-        for await (const { answer } of pages('report run insights', `${root}/${runId}/insights`, { limit: insightsLimit })) {
-          yield { since, until, rows: dataOf(mustOk(answer, 'report run insights'), 'insights') };
+        for await (const { answer } of pages('report run insights', `${root}/${runId}/insights`, { limit: insightsLimit }, 0, true)) {
+          yield { since, until, body: bodyOf(answer, 'report run insights') };
         }
         out.outcome = { done: true };
         return;

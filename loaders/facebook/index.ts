@@ -11,7 +11,9 @@ import { readStateFile, safeFileName, writeStateFile } from '../../src/runtime/s
 import type { TableSink } from '../../src/runtime/sink.js';
 import { accountsEnvShape, checkAccounts, resolveAccounts, type FbAccountTarget } from './accounts.js';
 import { createFbApi, type Entity, type FbApi } from './api.js';
-import { accountRow, adRow, adsetRow, campaignRow, creativeLink, creativeRow, INSIGHT_TABLES, insightKey, insightRow, isEmptyHourPlaceholder, mondayOf, sundayOf, type CreativeUtm, type InsightGrain } from './transform.js';
+import type { DecodedPage } from './page-decode.js';
+import { pageDecoder, type PageDecoder } from './page-decoder.js';
+import { accountRow, adRow, adsetRow, campaignRow, creativeLink, creativeRow, INSIGHT_TABLES, mondayOf, sundayOf, type CreativeUtm, type InsightGrain } from './transform.js';
 
 const config = z
   .object({
@@ -21,6 +23,8 @@ const config = z
     FB_INSIGHTS_PAGE_LIMIT: envInt(1, 5000).default(500),
     /** Insights over at most this many days use the synchronous endpoint; longer ranges run as async reports. */
     FB_SYNC_MAX_DAYS: envInt(1, 90).default(3),
+    /** Threads that parse and type insights pages, off the thread making the calls; 0 = on it. */
+    FB_DECODE_THREADS: envInt(0, 16).default(1),
     FB_POLL_MS: envInt(1, 600_000).default(2000),
     FB_POLL_MAX_MS: envInt(1, 600_000).default(30_000),
     FB_ASYNC_TIMEOUT_MS: envInt(1000, 7_200_000).default(3_600_000),
@@ -79,6 +83,7 @@ interface StructureState {
   lastPassAt: number;
 }
 
+/** What one account's load works with besides its API. */
 interface Sinks {
   accounts: TableSink;
   campaign: TableSink;
@@ -86,6 +91,7 @@ interface Sinks {
   ad: TableSink;
   creative: TableSink;
   insights: Record<InsightGrain, TableSink>;
+  decoder: PageDecoder;
 }
 
 export default defineLoader({
@@ -126,27 +132,37 @@ export default defineLoader({
         // Yesterday and today in each account's zone: within a few days of the reporting zone's today.
         hourly: insightSink(ctx, 'hourly', { since: addDays(plan.today, -3), until: addDays(plan.today, 2) }),
       },
+      decoder: pageDecoder(ctx.config.FB_DECODE_THREADS),
     };
     // The stored versions the planned steps compare against are read while the first API calls run.
     sinks.accounts.prefetch();
     if (plan.steps.has('structure')) for (const sink of [sinks.campaign, sinks.adset, sinks.ad, sinks.creative]) sink.prefetch();
     for (const grain of ['weekly', 'daily', 'hourly'] as const) if (plan.steps.has(grain)) sinks.insights[grain].prefetch();
+    if (['weekly', 'daily', 'hourly'].some((grain) => plan.steps.has(grain as FbStep))) sinks.decoder.warm();
     // One account's failure (a revoked token, a block longer than HTTP_MAX_WAIT_MS) does not stop the others;
     // the run fails at the end, naming every failed account, with the class of the most serious failure.
     // A refused discovery token that covers no account is a failure of its own (named by position, not value).
     const failures: Array<{ account: string; err: unknown }> = refused
       .filter((r) => r.accounts.length === 0)
       .map((r) => ({ account: `discovery token #${r.position} (${r.where}, no account known for it)`, err: r.error }));
+    const failed = (account: FbAccountTarget, err: unknown): void => {
+      if (ctx.signal.aborted || errorClassOf(err) === 'aborted') throw err;
+      ctx.log.error({ account: account.id, errorClass: errorClassOf(err), err }, `facebook ${account.id} failed`);
+      failures.push({ account: account.id, err });
+    };
+    // Each account's last rows are stored while the next one calls the API.
+    const stored: Array<Promise<void>> = [];
     for (const account of accounts) {
       if (ctx.signal.aborted) throw new AdhouseError('aborted', 'aborted');
       try {
-        await loadAccount(ctx, sinks, account, plan);
+        const { done } = await loadAccount(ctx, sinks, account, plan);
+        stored.push(done.catch((err: unknown) => failed(account, err)));
       } catch (err) {
-        if (ctx.signal.aborted || errorClassOf(err) === 'aborted') throw err;
-        ctx.log.error({ account: account.id, errorClass: errorClassOf(err), err }, `facebook ${account.id} failed`);
-        failures.push({ account: account.id, err });
+        failed(account, err);
       }
     }
+    ctx.callsOver();
+    await Promise.all(stored);
     if (failures.length > 0) {
       // The accounts that loaded keep their rows (the runtime stores a successful run's last rows itself).
       await Promise.all([sinks.accounts, sinks.campaign, sinks.adset, sinks.ad, sinks.creative, ...Object.values(sinks.insights)].map((sink) => sink.flush()));
@@ -221,9 +237,15 @@ export function insightRanges(window: { since: string; until: string }, today: s
   };
 }
 
-async function loadAccount(ctx: Ctx, sinks: Sinks, account: FbAccountTarget, plan: Plan): Promise<void> {
+/**
+ * One account. Its calls go one after the other; insights pages are decoded and stored behind them, in
+ * order, each grain's step completing once its rows are stored. Resolves when the account's calls are over,
+ * with `done`, which settles when everything it read is stored.
+ */
+async function loadAccount(ctx: Ctx, sinks: Sinks, account: FbAccountTarget, plan: Plan): Promise<{ done: Promise<void> }> {
   const api = apiFor(ctx, account);
   let structureSaved: Promise<void> = Promise.resolve();
+  let stored: Promise<void> = Promise.resolve();
   try {
     const info = accountRow(account.id, account.label, await api.account());
     ctx.rowsRead(1);
@@ -238,44 +260,73 @@ async function loadAccount(ctx: Ctx, sinks: Sinks, account: FbAccountTarget, pla
     for (const grain of ['weekly', 'daily', 'hourly'] as const) {
       if (!plan.steps.has(grain)) continue;
       ctx.step(grain, 'started');
-      let rows = 0;
-      for (const range of ranges[grain]) rows += await loadInsights(ctx, sinks.insights[grain], api, grain, range, info.currency, account.id);
-      ctx.step(grain, 'completed');
-      ctx.log.info({ account: account.id, grain, rows, ranges: ranges[grain], calls: api.stats.calls, splits: api.stats.splits, asyncJobs: api.stats.asyncJobs, throttledMs: api.stats.throttledMs }, `facebook ${account.id}: ${rows} ${grain} insight rows`);
+      const rows = { n: 0 };
+      for (const range of ranges[grain]) stored = (await readInsights(ctx, sinks, api, grain, range, info.currency, account.id, stored, rows)).stored;
+      stored = stored.then(() => {
+        ctx.step(grain, 'completed');
+        ctx.log.info({ account: account.id, grain, rows: rows.n, ranges: ranges[grain] }, `facebook ${account.id}: ${rows.n} ${grain} insight rows`);
+      });
     }
-    await structureSaved;
-  } finally {
-    // After a failure the structure's rows and state file still settle before the account counts as done
-    // (their own failure, if any, comes second to the one already thrown).
-    await structureSaved.catch(() => undefined);
-    // The account's running call total, also for structure-only and failed runs (the batch sync sums these).
-    ctx.log.info({ account: account.id, calls: api.stats.calls, throttledMs: api.stats.throttledMs }, `facebook ${account.id}: ${api.stats.calls} API calls`);
+  } catch (err) {
+    // After a failure what was read still settles before the account counts as done (a failure of its own,
+    // if any, comes second to the one already thrown).
+    await Promise.allSettled([structureSaved, stored]);
+    logCalls(ctx, account.id, api);
+    throw err;
   }
+  logCalls(ctx, account.id, api);
+  const done = Promise.all([structureSaved, stored]).then(() => undefined);
+  // Awaited by the caller; this only keeps a failure from counting as unhandled while the next account loads.
+  done.catch(() => undefined);
+  return { done };
 }
 
-/** One grain of one account: pages → typed rows (bad ones quarantined, empty hourly placeholders skipped). */
-async function loadInsights(ctx: Ctx, sink: TableSink, api: FbApi, grain: InsightGrain, range: { since: string; until: string }, currency: string, accountId: string): Promise<number> {
+/** The account's call total, also for structure-only and failed runs (the batch sync sums these). */
+function logCalls(ctx: Ctx, accountId: string, api: FbApi): void {
+  const { calls, splits, asyncJobs, throttledMs } = api.stats;
+  ctx.log.info({ account: accountId, calls, splits, asyncJobs, throttledMs }, `facebook ${accountId}: ${calls} API calls`);
+}
+
+/** Pages of one grain decoded or waiting to be stored at once (each holds its answer's bytes). */
+const DECODE_AHEAD = 2;
+
+/**
+ * One grain's range of one account: pages → typed rows (bad ones quarantined, empty hourly placeholders
+ * skipped), counted in `rows`. Each page is decoded (sinks.decoder, off this thread) while the next one is
+ * read, and stored after `after` and the pages before it. Resolves when the last page is read, with `stored`
+ * settling when the last page is stored; a failed read rejects once the pages handed over have settled.
+ */
+async function readInsights(ctx: Ctx, sinks: Sinks, api: FbApi, grain: InsightGrain, range: { since: string; until: string }, currency: string, accountId: string, after: Promise<void>, rows: { n: number }): Promise<{ stored: Promise<void> }> {
+  const sink = sinks.insights[grain];
   ctx.progress.start(`${accountId} ${grain} insights`, 1);
   const insightCtx = { accountId, currency, ...range };
-  let rows = 0;
-  for await (const page of api.insights(grain, range.since, range.until)) {
-    ctx.rowsRead(page.rows.length);
-    for (const raw of page.rows) {
-      if (grain === 'hourly' && isEmptyHourPlaceholder(raw)) {
-        sink.skip();
-        continue;
-      }
-      const row = insightRow(insightCtx, raw, grain);
-      if (typeof row === 'string') await ctx.quarantine.add({ table: sink.table, reason: row, payload: raw, key: insightKey(accountId, raw) });
-      else {
-        rows++;
-        await sink.write(row);
-      }
+  const store = async (page: DecodedPage): Promise<void> => {
+    if (page.error) throw new AdhouseError('upstream_5xx', `Facebook ${grain} insights for ${accountId}: ${page.error}`);
+    ctx.rowsRead(page.read);
+    if (page.placeholders > 0) sink.skip(page.placeholders);
+    for (const r of page.refused) await ctx.quarantine.add({ table: sink.table, ...r });
+    await sink.writeEncoded(page.rows);
+    rows.n += page.rows.ends.length;
+  };
+  let stored = after;
+  const inFlight: Array<Promise<void>> = [];
+  try {
+    for await (const page of api.insights(grain, range.since, range.until)) {
+      const decoded = sinks.decoder.decode({ body: page.body, grain, ctx: insightCtx, format: sink.format });
+      decoded.catch(() => undefined);
+      stored = stored.then(() => decoded).then(store);
+      // Awaited below or by the caller; this only keeps a failure from counting as unhandled meanwhile.
+      stored.catch(() => undefined);
+      inFlight.push(stored);
+      if (inFlight.length > DECODE_AHEAD) await inFlight.shift();
     }
+  } catch (err) {
+    await Promise.allSettled(inFlight);
+    throw err;
   }
   ctx.progress.tick();
   ctx.progress.done();
-  return rows;
+  return { stored };
 }
 
 /**
