@@ -137,8 +137,9 @@ export default defineLoader({
     // The stored versions the planned steps compare against are read while the first API calls run.
     sinks.accounts.prefetch();
     if (plan.steps.has('structure')) for (const sink of [sinks.campaign, sinks.adset, sinks.ad, sinks.creative]) sink.prefetch();
-    for (const grain of ['weekly', 'daily', 'hourly'] as const) if (plan.steps.has(grain)) sinks.insights[grain].prefetch();
-    if (['weekly', 'daily', 'hourly'].some((grain) => plan.steps.has(grain as FbStep))) sinks.decoder.warm();
+    const insightSteps = (['weekly', 'daily', 'hourly'] as const).filter((grain) => plan.steps.has(grain));
+    for (const grain of insightSteps) sinks.insights[grain].prefetch();
+    if (insightSteps.length > 0) sinks.decoder.warm();
     // One account's failure (a revoked token, a block longer than HTTP_MAX_WAIT_MS) does not stop the others;
     // the run fails at the end, naming every failed account, with the class of the most serious failure.
     // A refused discovery token that covers no account is a failure of its own (named by position, not value).

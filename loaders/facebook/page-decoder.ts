@@ -37,6 +37,9 @@ export function pageDecoder(threads: number): PageDecoder {
       // (Piscina's transferList type is derived from MessagePort's overloads and refuses a plain ArrayBuffer.)
       return p.run(task, own ? ({ transferList: [buffer] } as unknown as Parameters<Piscina['run']>[1]) : {}) as Promise<DecodedPage>;
     },
-    warm: () => void p.run(null).catch(() => undefined),
+    // A batch's runs all warm it: only the first, with no thread yet, has anything to start.
+    warm: () => {
+      if (p.threads.length === 0) void p.run(null).catch(() => undefined);
+    },
   };
 }
